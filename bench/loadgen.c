@@ -1,0 +1,154 @@
+/* A small epoll load generator for WebSocket echo servers.
+ *   loadgen echo PORT PATH CONNECTIONS SIZE INFLIGHT SECONDS
+ *     keeps INFLIGHT masked text messages of SIZE bytes in flight on each
+ *     connection, checks every echo byte for byte, prints messages/second.
+ *   loadgen hold PORT PATH CONNECTIONS SECONDS
+ *     opens CONNECTIONS idle WebSockets and holds them for SECONDS.
+ * Loopback only: it connects to 127.0.0.1. */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+#include <fcntl.h>
+
+typedef struct {
+  int fd;
+  char *in; size_t in_len, in_cap;
+  char *out; size_t out_len, out_cap;
+} conn_t;
+
+static size_t msg_size;
+static char *frame;  /* one masked frame, reused */
+static size_t frame_len;
+static char *expect; /* the unmasked payload */
+
+static double now(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t); return t.tv_sec + t.tv_nsec / 1e9; }
+static void die(const char *what) { perror(what); exit(1); }
+
+static void build_frame(void) {
+  size_t h = 2;
+  frame = malloc(msg_size + 14);
+  expect = malloc(msg_size + 1);
+  for (size_t i = 0; i < msg_size; ++i) expect[i] = 'a' + i % 26;
+  frame[0] = (char)0x81;
+  if (msg_size < 126) { frame[1] = (char)(0x80 | msg_size); }
+  else if (msg_size <= 0xFFFF) { frame[1] = (char)(0x80 | 126); frame[2] = msg_size >> 8; frame[3] = msg_size; h = 4; }
+  else { frame[1] = (char)(0x80 | 127); for (int i = 0; i < 8; ++i) frame[2 + i] = (char)((unsigned long long)msg_size >> (56 - 8 * i)); h = 10; }
+  unsigned char key[4] = {0x37, 0xfa, 0x21, 0x3d};
+  memcpy(frame + h, key, 4); h += 4;
+  for (size_t i = 0; i < msg_size; ++i) frame[h + i] = expect[i] ^ key[i % 4];
+  frame_len = h + msg_size;
+}
+
+static int open_ws(int port, const char *path) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) die("socket");
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
+  inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+  if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) die("connect");
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  char req[512];
+  int n = snprintf(req, sizeof req,
+                   "GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                   "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n", path, port);
+  if (write(fd, req, n) != n) die("write handshake");
+  char resp[2048]; size_t got = 0;
+  while (got < sizeof resp - 1) {  /* byte by byte: never swallow a frame */
+    ssize_t r = read(fd, resp + got, 1);
+    if (r <= 0) die("read handshake");
+    got += r; resp[got] = 0;
+    if (got >= 4 && memcmp(resp + got - 4, "\r\n\r\n", 4) == 0) break;
+  }
+  if (strncmp(resp, "HTTP/1.1 101", 12) != 0) { fprintf(stderr, "upgrade refused: %s\n", resp); exit(1); }
+  return fd;
+}
+
+static void queue(conn_t *c, int count) {
+  while (c->out_len + frame_len * count > c->out_cap) { c->out_cap = c->out_cap ? c->out_cap * 2 : 65536; c->out = realloc(c->out, c->out_cap); }
+  for (int i = 0; i < count; ++i) { memcpy(c->out + c->out_len, frame, frame_len); c->out_len += frame_len; }
+}
+
+static void flush_out(conn_t *c) {
+  while (c->out_len > 0) {
+    ssize_t w = send(c->fd, c->out, c->out_len, MSG_NOSIGNAL);
+    if (w < 0) { if (errno == EAGAIN) return; die("send"); }
+    memmove(c->out, c->out + w, c->out_len - w); c->out_len -= w;
+  }
+}
+
+/* Returns the number of complete, verified echoes consumed. */
+static long parse_echoes(conn_t *c) {
+  long done = 0; size_t pos = 0;
+  for (;;) {
+    size_t avail = c->in_len - pos;
+    if (avail < 2) break;
+    unsigned char *p = (unsigned char *)c->in + pos;
+    size_t len = p[1] & 0x7F, h = 2;
+    if (len == 126) { if (avail < 4) break; len = (p[2] << 8) | p[3]; h = 4; }
+    else if (len == 127) { if (avail < 10) break; len = 0; for (int i = 0; i < 8; ++i) len = (len << 8) | p[2 + i]; h = 10; }
+    if (avail < h + len) break;
+    if ((p[0] & 0x0F) != 1 || len != msg_size || memcmp(p + h, expect, len) != 0) {
+      fprintf(stderr, "bad echo (opcode %d, %zu bytes)\n", p[0] & 0x0F, len); exit(1);
+    }
+    pos += h + len; ++done;
+  }
+  memmove(c->in, c->in + pos, c->in_len - pos); c->in_len -= pos;
+  return done;
+}
+
+int main(int argc, char **argv) {
+  if (argc < 6) { fprintf(stderr, "usage: see the comment at the top of loadgen.c\n"); return 2; }
+  int hold = strcmp(argv[1], "hold") == 0;
+  int port = atoi(argv[2]); const char *path = argv[3]; int n = atoi(argv[4]);
+  if (hold) {
+    int *fds = malloc(sizeof(int) * n);
+    for (int i = 0; i < n; ++i) fds[i] = open_ws(port, path);
+    printf("holding %d connections\n", n); fflush(stdout);
+    sleep(atoi(argv[5]));
+    return 0;
+  }
+  if (argc < 8) return 2;
+  msg_size = strtoul(argv[5], 0, 10); int inflight = atoi(argv[6]); double seconds = atof(argv[7]);
+  build_frame();
+  int ep = epoll_create1(0);
+  conn_t *cs = calloc(n, sizeof(conn_t));
+  for (int i = 0; i < n; ++i) {
+    cs[i].fd = open_ws(port, path);
+    fcntl(cs[i].fd, F_SETFL, O_NONBLOCK);
+    cs[i].in_cap = 1 << 20; cs[i].in = malloc(cs[i].in_cap);
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLET, .data.ptr = &cs[i]};
+    epoll_ctl(ep, EPOLL_CTL_ADD, cs[i].fd, &ev);
+    queue(&cs[i], inflight); flush_out(&cs[i]);
+  }
+  long total = 0; double start = now(), end = start + seconds;
+  struct epoll_event evs[256];
+  while (now() < end) {
+    int k = epoll_wait(ep, evs, 256, 100);
+    for (int i = 0; i < k; ++i) {
+      conn_t *c = evs[i].data.ptr;
+      for (;;) {
+        if (c->in_cap - c->in_len < 65536) { c->in_cap *= 2; c->in = realloc(c->in, c->in_cap); }
+        ssize_t r = recv(c->fd, c->in + c->in_len, c->in_cap - c->in_len, 0);
+        if (r < 0) { if (errno == EAGAIN) break; die("recv"); }
+        if (r == 0) { fprintf(stderr, "server closed the connection\n"); exit(1); }
+        c->in_len += r;
+        long d = parse_echoes(c);
+        total += d;
+        if (d) queue(c, (int)d);
+      }
+      flush_out(c);
+    }
+  }
+  double took = now() - start;
+  printf("%.0f messages/s (%ld echoes in %.1f s, %d connections x %d in flight, %zu bytes)\n", total / took, total, took, n, inflight, msg_size);
+  return 0;
+}

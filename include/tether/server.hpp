@@ -1,0 +1,64 @@
+#pragma once
+// The server: listens, answers HTTP and upgrades WebSockets, one coroutine
+// per connection.
+
+#include <tether/logger.hpp>
+#include <tether/router.hpp>
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+namespace tether {
+
+struct server_options {
+  std::string address = "127.0.0.1";  ///< loopback by default; "::" or "0.0.0.0" to open up
+  std::uint16_t port = 8080;          ///< 0 picks a free port: read it with port()
+  unsigned threads = 1;               ///< event loops, one thread each
+  /// From accept to the end of the first request's headers.
+  std::chrono::milliseconds handshake_timeout = std::chrono::seconds(10);
+  /// Between two requests on a kept-alive HTTP connection.
+  std::chrono::milliseconds keep_alive_timeout = std::chrono::seconds(30);
+  std::size_t max_header_bytes = 16 * 1024;  ///< 431 past this
+  std::size_t max_body_bytes = 1024 * 1024;  ///< 413 past this
+  /// run_until_signal() passes this to stop() on SIGINT or SIGTERM.
+  std::chrono::milliseconds signal_grace = std::chrono::seconds(10);
+  tether::logger logger{};
+};
+
+/// Thread safety: stop() and connections() may be called from any thread;
+/// the rest from the thread that owns the server.
+class server {
+ public:
+  /// Binds and listens at once; throws std::system_error if it cannot.
+  explicit server(router app, server_options options = {});
+  ~server();
+  server(server const&) = delete;
+  server& operator=(server const&) = delete;
+
+  /// The bound port (useful with port 0).
+  std::uint16_t port() const noexcept;
+
+  /// Serves until stop() has finished; uses the calling thread and
+  /// threads - 1 more.
+  void run();
+
+  /// run(), plus stop(signal_grace) on SIGINT or SIGTERM. Returns 0.
+  int run_until_signal();
+
+  /// Stops accepting, sends 1001 to every WebSocket, waits up to `grace`
+  /// for connections to end, then cuts what is left. Idempotent; returns
+  /// at once; run() returns when it is done.
+  void stop(std::chrono::milliseconds grace = std::chrono::seconds(10));
+
+  /// Connections open right now (HTTP and WebSocket).
+  std::size_t connections() const noexcept;
+
+ private:
+  struct impl;
+  std::unique_ptr<impl> impl_;
+};
+
+}  // namespace tether

@@ -1,0 +1,14 @@
+#pragma once
+// Everything a Tether application needs.
+
+#include <tether/client.hpp>
+#include <tether/close_code.hpp>
+#include <tether/error.hpp>
+#include <tether/logger.hpp>
+#include <tether/message.hpp>
+#include <tether/options.hpp>
+#include <tether/request.hpp>
+#include <tether/response.hpp>
+#include <tether/router.hpp>
+#include <tether/server.hpp>
+#include <tether/websocket.hpp>

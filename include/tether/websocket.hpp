@@ -1,0 +1,87 @@
+#pragma once
+// One WebSocket connection, in either role.
+
+#include <tether/close_code.hpp>
+#include <tether/message.hpp>
+#include <tether/request.hpp>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/system/error_code.hpp>
+#include <boost/system/result.hpp>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+namespace tether {
+
+namespace detail {
+class connection;
+}
+
+/// A handle to one WebSocket connection; copies refer to the same
+/// connection, which lives while any copy or operation needs it.
+///
+/// Errors: operations return the error instead of throwing. A read that
+/// ends because the close handshake happened returns `error::closed`; the
+/// peer's close code and reason are then available.
+///
+/// Thread safety: write, ping and close may be awaited from any coroutine on
+/// any executor, concurrently; they are carried out on the connection's
+/// executor, in the order they were made per caller. read() and the
+/// observers belong to one coroutine on the connection's executor. The
+/// connection's executor must not run handlers concurrently (an io_context
+/// run by one thread, or a strand).
+///
+/// Cancellation: closing the connection (or the server stopping) ends every
+/// pending operation with an error.
+class websocket {
+ public:
+  websocket() = default;  ///< an empty handle; every operation fails
+  explicit websocket(std::shared_ptr<detail::connection> impl) noexcept;
+
+  /// The next complete message. Pings are answered and pongs consumed
+  /// while waiting, and also while no read is pending.
+  boost::asio::awaitable<boost::system::result<message>> read();
+
+  /// Queues one message. Completes when the message is queued: it is then
+  /// sent before any close frame, unless the connection fails. Awaits while
+  /// the write queue holds more than max_write_queue bytes.
+  boost::asio::awaitable<boost::system::error_code> write(
+      std::string_view payload, message_kind kind = message_kind::text);
+  boost::asio::awaitable<boost::system::error_code> write(message const& msg) {
+    return write(msg.payload, msg.kind);
+  }
+
+  /// Sends a ping (at most 125 bytes) ahead of queued messages.
+  boost::asio::awaitable<boost::system::error_code> ping(std::string_view payload = {});
+
+  /// Starts the close handshake after the messages already queued and
+  /// completes when the TCP connection has ended, within close_timeout.
+  /// Returns success when the handshake completed (also when the peer
+  /// closed first).
+  boost::asio::awaitable<boost::system::error_code> close(
+      close_code code = close_code::normal, std::string_view reason = {});
+
+  bool is_open() const noexcept;
+  /// The code of the peer's close frame; no_status when it had none,
+  /// abnormal when none arrived (yet).
+  close_code peer_close_code() const noexcept;
+  /// The peer's close reason: untrusted peer input, valid UTF-8.
+  std::string const& peer_close_reason() const noexcept;
+  /// The subprotocol agreed in the handshake, empty if none.
+  std::string const& subprotocol() const noexcept;
+  endpoint const& remote() const noexcept;
+  /// Unique per process; the number in log lines.
+  std::uint64_t id() const noexcept;
+  boost::asio::any_io_executor get_executor() const noexcept;
+
+  explicit operator bool() const noexcept { return impl_ != nullptr; }
+
+ private:
+  std::shared_ptr<detail::connection> impl_;
+};
+
+}  // namespace tether

@@ -1,0 +1,63 @@
+#include "codec/frame.hpp"
+
+#include <openssl/rand.h>
+
+#include <cstring>
+#include <stdexcept>
+
+namespace tether::detail {
+
+std::size_t encode_header(header_bytes& out, bool fin, opcode op, std::uint64_t payload_size,
+                          mask_key const* mask) noexcept {
+  out[0] = static_cast<char>((fin ? 0x80 : 0x00) | static_cast<std::uint8_t>(op));
+  std::uint8_t const mask_bit = mask ? 0x80 : 0x00;
+  std::size_t size = 2;
+  if (payload_size < 126) {
+    out[1] = static_cast<char>(mask_bit | payload_size);
+  } else if (payload_size <= 0xFFFF) {
+    out[1] = static_cast<char>(mask_bit | 126);
+    out[2] = static_cast<char>(payload_size >> 8);
+    out[3] = static_cast<char>(payload_size);
+    size = 4;
+  } else {
+    out[1] = static_cast<char>(mask_bit | 127);
+    for (int i = 0; i < 8; ++i) out[2 + i] = static_cast<char>(payload_size >> (56 - 8 * i));
+    size = 10;
+  }
+  if (mask) {
+    std::memcpy(out.data() + size, mask->data(), 4);
+    size += 4;
+  }
+  return size;
+}
+
+void apply_mask(std::span<char> data, mask_key const& mask, std::uint64_t offset) noexcept {
+  std::uint8_t key[8];
+  for (int i = 0; i < 8; ++i) key[i] = mask[(offset + i) % 4];
+  std::uint64_t wide;
+  std::memcpy(&wide, key, 8);
+  char* p = data.data();
+  std::size_t n = data.size();
+  for (; n >= 8; n -= 8, p += 8) {
+    std::uint64_t word;
+    std::memcpy(&word, p, 8);
+    word ^= wide;
+    std::memcpy(p, &word, 8);
+  }
+  for (std::size_t i = 0; i < n; ++i) p[i] = static_cast<char>(p[i] ^ key[i]);
+}
+
+mask_key random_mask_key() {
+  // One RAND_bytes call per 1024 keys keeps masking cheap for small messages.
+  constexpr std::size_t batch = 1024;
+  thread_local std::array<mask_key, batch> pool;
+  thread_local std::size_t next = batch;
+  if (next == batch) {
+    if (RAND_bytes(reinterpret_cast<unsigned char*>(pool.data()), sizeof pool) != 1)
+      throw std::runtime_error("tether: OpenSSL RAND_bytes failed");
+    next = 0;
+  }
+  return pool[next++];
+}
+
+}  // namespace tether::detail

@@ -1,0 +1,41 @@
+#pragma once
+// The RFC 6455 frame format: opcodes, header encoding, masking.
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <span>
+
+namespace tether::detail {
+
+enum class opcode : std::uint8_t {
+  continuation = 0x0,
+  text = 0x1,
+  binary = 0x2,
+  close = 0x8,
+  ping = 0x9,
+  pong = 0xA,
+};
+
+constexpr bool is_control(opcode op) noexcept { return static_cast<std::uint8_t>(op) >= 0x8; }
+
+enum class role : std::uint8_t { server, client };
+
+constexpr std::size_t max_header_size = 14;
+constexpr std::size_t max_control_payload = 125;
+
+using mask_key = std::array<std::uint8_t, 4>;
+using header_bytes = std::array<char, max_header_size>;
+
+/// Writes a header with the shortest length encoding; returns its size.
+std::size_t encode_header(header_bytes& out, bool fin, opcode op, std::uint64_t payload_size,
+                          mask_key const* mask) noexcept;
+
+/// XORs `data` with the mask, `offset` bytes into the masked payload, so a
+/// payload may be unmasked in pieces.
+void apply_mask(std::span<char> data, mask_key const& mask, std::uint64_t offset) noexcept;
+
+/// A fresh masking key from OpenSSL's CSPRNG, drawn in batches.
+mask_key random_mask_key();
+
+}  // namespace tether::detail

@@ -1,0 +1,162 @@
+#include "codec/frame_reader.hpp"
+
+#include <algorithm>
+#include <cstring>
+
+namespace tether::detail {
+
+namespace {
+
+bool known_opcode(std::uint8_t op) noexcept {
+  return op <= 0x2 || (op >= 0x8 && op <= 0xA);
+}
+
+}  // namespace
+
+frame_reader::step frame_reader::fail(tether::error why, std::size_t consumed) noexcept {
+  state_ = state::failed;
+  failure_ = why;
+  return {event::failed, consumed};
+}
+
+close_code frame_reader::failure_close_code() const noexcept {
+  switch (failure_) {
+    case tether::error::invalid_utf8: return close_code::invalid_payload;
+    case tether::error::message_too_big: return close_code::message_too_big;
+    default: return close_code::protocol_error;
+  }
+}
+
+// Returns false when the header is complete but breaks a rule (state_ is
+// then failed); header_size stays 0 while more bytes are needed.
+bool frame_reader::parse_header(std::span<char const> in, std::size_t& header_size) {
+  header_size = 0;
+  if (in.size() < 2) return true;
+  auto const b0 = static_cast<std::uint8_t>(in[0]);
+  auto const b1 = static_cast<std::uint8_t>(in[1]);
+  std::size_t const length_bytes = (b1 & 0x7F) == 126 ? 2 : (b1 & 0x7F) == 127 ? 8 : 0;
+  bool const masked = (b1 & 0x80) != 0;
+  std::size_t const size = 2 + length_bytes + (masked ? 4 : 0);
+  if (in.size() < size) return true;
+
+  bool const fin = (b0 & 0x80) != 0;
+  std::uint8_t const raw_opcode = b0 & 0x0F;
+  if ((b0 & 0x70) != 0 || !known_opcode(raw_opcode)) return false;
+  auto const op = static_cast<opcode>(raw_opcode);
+  // Clients mask, servers do not (RFC 6455 5.1).
+  if (masked != (role_ == role::server)) return false;
+
+  std::uint64_t length = b1 & 0x7F;
+  if (length_bytes != 0) {
+    length = 0;
+    for (std::size_t i = 0; i < length_bytes; ++i)
+      length = (length << 8) | static_cast<std::uint8_t>(in[2 + i]);
+    if (length_bytes == 8 && (length >> 63) != 0) return false;
+  }
+
+  if (is_control(op)) {
+    if (!fin || length > max_control_payload) return false;
+  } else if (op == opcode::continuation) {
+    if (!in_message_) return false;
+  } else if (in_message_) {
+    return false;  // a new message inside a fragmented one
+  }
+
+  if (!is_control(op)) {
+    if (length > max_message_size_ - std::min(max_message_size_, message_.payload.size())) {
+      failure_ = tether::error::message_too_big;
+      state_ = state::failed;
+      return false;
+    }
+  }
+
+  frame_fin_ = fin;
+  frame_opcode_ = op;
+  frame_masked_ = masked;
+  if (masked) std::memcpy(frame_mask_.data(), in.data() + 2 + length_bytes, 4);
+  frame_remaining_ = length;
+  frame_offset_ = 0;
+  header_size = size;
+  return true;
+}
+
+frame_reader::step frame_reader::next(std::span<char> input) {
+  std::size_t pos = 0;
+  for (;;) {
+    if (state_ == state::failed) return {event::failed, pos};
+    if (state_ == state::header) {
+      std::size_t header_size = 0;
+      if (!parse_header(input.subspan(pos), header_size)) {
+        return fail(state_ == state::failed ? failure_ : tether::error::protocol_error, pos);
+      }
+      if (header_size == 0) return {event::need_more, pos};
+      pos += header_size;
+      state_ = state::payload;
+      if (is_control(frame_opcode_)) {
+        control_.clear();
+      } else if (frame_opcode_ != opcode::continuation) {
+        in_message_ = true;
+        message_.kind =
+            frame_opcode_ == opcode::text ? message_kind::text : message_kind::binary;
+        message_.payload.clear();
+        utf8_.reset();
+        // Reserve what has arrived, not what the header promises: a peer must
+        // not make us allocate memory for bytes it never sends.
+        message_.payload.reserve(std::min<std::uint64_t>(frame_remaining_, input.size() - pos));
+      }
+    }
+
+    auto const available = input.size() - pos;
+    auto const n = static_cast<std::size_t>(std::min<std::uint64_t>(frame_remaining_, available));
+    if (n > 0) {
+      auto chunk = input.subspan(pos, n);
+      if (frame_masked_) apply_mask(chunk, frame_mask_, frame_offset_);
+      std::string_view bytes(chunk.data(), chunk.size());
+      if (is_control(frame_opcode_)) {
+        control_.append(bytes);
+      } else {
+        if (message_.kind == message_kind::text && !utf8_.feed(bytes))
+          return fail(tether::error::invalid_utf8, pos + n);
+        message_.payload.append(bytes);
+      }
+      pos += n;
+      frame_remaining_ -= n;
+      frame_offset_ += n;
+    }
+    if (frame_remaining_ > 0) return {event::need_more, pos};
+
+    state_ = state::header;
+    switch (frame_opcode_) {
+      case opcode::ping: return {event::ping, pos};
+      case opcode::pong: return {event::pong, pos};
+      case opcode::close: return {event::close, pos};
+      default: break;
+    }
+    if (frame_fin_) {
+      if (message_.kind == message_kind::text && !utf8_.complete())
+        return fail(tether::error::invalid_utf8, pos);
+      in_message_ = false;
+      return {event::message, pos};
+    }
+  }
+}
+
+message frame_reader::take_message() noexcept {
+  message out = std::move(message_);
+  message_ = {};
+  return out;
+}
+
+tether::error parse_close_payload(std::string_view payload, close_payload& out) noexcept {
+  out = {};
+  if (payload.empty()) return {};
+  if (payload.size() == 1) return tether::error::protocol_error;
+  out.code = static_cast<std::uint16_t>((static_cast<std::uint8_t>(payload[0]) << 8) |
+                                        static_cast<std::uint8_t>(payload[1]));
+  if (!is_valid_on_wire(out.code)) return tether::error::protocol_error;
+  out.reason = payload.substr(2);
+  if (!is_valid_utf8(out.reason)) return tether::error::invalid_utf8;
+  return {};
+}
+
+}  // namespace tether::detail

@@ -1,0 +1,462 @@
+#include "connection.hpp"
+
+#include "codec/utf8.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+
+#include <algorithm>
+#include <atomic>
+
+namespace net = boost::asio;
+
+namespace tether::detail {
+
+namespace {
+
+constexpr auto use_tuple = net::as_tuple(net::use_awaitable);
+
+// Every connection of a thread reads into this one buffer: the pump waits
+// for readability first and reads synchronously, so no read is ever pending
+// on it, and a connection keeps only an incomplete frame header between
+// reads.
+std::span<char> thread_read_buffer() {
+  thread_local std::vector<char> buffer(64 * 1024);
+  return buffer;
+}
+
+std::string describe_close(close_code code, std::string_view reason) {
+  std::string text = std::to_string(static_cast<unsigned>(code));
+  if (!reason.empty()) text.append(" \"").append(reason).append("\"");
+  return text;
+}
+
+// Operations may be awaited from any executor; the connection's state is
+// only touched on its own, so a caller elsewhere hops there and back.
+// `owner` keeps the connection alive until the operation is over, however
+// the caller holds it.
+template <class T>
+net::awaitable<T> run_on(std::shared_ptr<connection> owner, net::awaitable<T> op) {
+  auto const caller = co_await net::this_coro::executor;
+  if (caller == owner->executor()) co_return co_await std::move(op);
+  co_return co_await net::co_spawn(owner->executor(), std::move(op), net::use_awaitable);
+}
+
+}  // namespace
+
+std::uint64_t next_connection_id() noexcept {
+  // Ids are unique per process so that log lines of two servers never clash.
+  static std::atomic<std::uint64_t> next{1};
+  return next.fetch_add(1, std::memory_order_relaxed);
+}
+
+connection::connection(tcp::socket socket, connection_config config)
+    : executor_(socket.get_executor()),
+      socket_(std::move(socket)),
+      config_(std::move(config)),
+      id_(next_connection_id()),
+      reader_(config_.local_role, config_.options.max_message_size),
+      wake_(executor_, clock::time_point::max()),
+      watchdog_(executor_),
+      last_received_(clock::now()) {
+  error_code ignored;
+  socket_.non_blocking(true, ignored);
+  socket_.set_option(tcp::no_delay(true), ignored);
+}
+
+void connection::start(std::string early_bytes) {
+  net::co_spawn(executor_, pump(shared_from_this(), std::move(early_bytes)), net::detached);
+  arm_watchdog();
+}
+
+void connection::log_debug(std::string_view text) const {
+  config_.log.log(log_level::debug, id_, text);
+}
+
+void connection::set_error(tether::error why) noexcept {
+  if (error_ == tether::error{}) error_ = why;
+}
+
+// ---------------------------------------------------------------- reading
+
+net::awaitable<void> connection::pump(std::shared_ptr<connection> /*keep_alive*/, std::string early_bytes) {
+  if (!early_bytes.empty()) consume({early_bytes.data(), early_bytes.size()});
+  while (!finished_) {
+    bool const draining = close_received_ || failing_;  // only waiting for the peer's FIN
+    if (!draining && inbox_bytes_ >= config_.options.max_read_queue) {
+      co_await wait_for_change();
+      continue;
+    }
+    auto [ec] = co_await socket_.async_wait(tcp::socket::wait_read, use_tuple);
+    if (finished_) break;
+    if (ec) {
+      on_transport_end(ec);
+      break;
+    }
+    auto buffer = thread_read_buffer();
+    std::size_t const n = socket_.read_some(net::buffer(buffer.data(), buffer.size()), ec);
+    if (ec == net::error::would_block || ec == net::error::try_again) continue;
+    if (ec) {
+      on_transport_end(ec);
+      break;
+    }
+    last_received_ = clock::now();
+    if (close_received_ || failing_) continue;  // data after a close is ignored
+    consume(buffer.first(n));
+  }
+}
+
+void connection::consume(std::span<char> bytes) {
+  if (!header_tail_.empty()) {
+    // Complete the split header from the new bytes; a header needs at most
+    // max_header_size more, so only those are copied.
+    std::size_t const old = header_tail_.size();
+    header_tail_.append(bytes.data(), std::min(bytes.size(), max_header_size));
+    std::size_t used = 0;
+    bool const go_on = consume_frames({header_tail_.data(), header_tail_.size()}, used);
+    if (used < old) {
+      header_tail_.erase(0, used);  // still incomplete: every new byte was taken
+      notify();
+      return;
+    }
+    header_tail_.clear();
+    bytes = bytes.subspan(used - old);
+    if (!go_on) {
+      notify();
+      return;
+    }
+  }
+  std::size_t used = 0;
+  if (consume_frames(bytes, used) && used < bytes.size())
+    header_tail_.assign(bytes.data() + used, bytes.size() - used);
+  notify();
+}
+
+// Returns false when the stream must not be parsed further (close or failure).
+bool connection::consume_frames(std::span<char> bytes, std::size_t& used) {
+  used = 0;
+  for (;;) {
+    auto const step = reader_.next(bytes.subspan(used));
+    used += step.consumed;
+    switch (step.what) {
+      case frame_reader::event::need_more:
+        return true;
+      case frame_reader::event::message: {
+        message msg = reader_.take_message();
+        inbox_bytes_ += msg.payload.size();
+        inbox_.push_back(std::move(msg));
+        break;
+      }
+      case frame_reader::event::failed:
+        fail(reader_.failure(), reader_.failure_close_code());
+        return false;
+      case frame_reader::event::close:
+        on_peer_close();
+        return false;
+      case frame_reader::event::ping:
+      case frame_reader::event::pong:
+        on_control(step.what);
+        break;
+    }
+  }
+}
+
+void connection::on_control(frame_reader::event what) {
+  if (what == frame_reader::event::pong) {
+    ping_outstanding_ = false;
+    if (config_.log.enabled(log_level::trace)) config_.log.log(log_level::trace, id_, "pong received");
+    return;
+  }
+  if (close_sent_) return;  // nothing may follow our close frame
+  if (config_.log.enabled(log_level::debug))
+    log_debug("ping received (" + std::to_string(reader_.control_payload().size()) + " bytes), answering");
+  queue_control(make_frame(opcode::pong, reader_.control_payload()));
+}
+
+void connection::on_peer_close() {
+  close_payload payload;
+  if (auto const bad = parse_close_payload(reader_.control_payload(), payload); bad != tether::error{}) {
+    fail(bad, bad == tether::error::invalid_utf8 ? close_code::invalid_payload
+                                                 : close_code::protocol_error);
+    return;
+  }
+  close_received_ = true;
+  peer_close_code_ = static_cast<close_code>(payload.code);
+  peer_close_reason_.assign(payload.reason);
+  set_error(tether::error::closed);
+  if (config_.log.enabled(log_level::debug))
+    log_debug("peer closed with " + describe_close(peer_close_code_, peer_close_reason_));
+  if (!close_sent_) {
+    queue_close(peer_close_code_, {});  // echo the code, as RFC 6455 5.5.1 suggests
+  } else if (close_flushed_) {
+    after_close_frame_sent();
+  }
+}
+
+void connection::on_transport_end(error_code ec) {
+  if (!close_received_ && !failing_ && config_.log.enabled(log_level::debug))
+    log_debug("connection lost: " + ec.message());
+  finish(tether::error::connection_lost);
+}
+
+net::awaitable<void> connection::wait_for_change() {
+  co_await wake_.async_wait(use_tuple);
+}
+
+net::awaitable<boost::system::result<message>> connection::read() {
+  return run_on(shared_from_this(), read_here());
+}
+
+net::awaitable<boost::system::result<message>> connection::read_here() {
+  if (reading_) co_return make_error_code(tether::error::operation_in_progress);
+  reading_ = true;
+  for (;;) {
+    if (inbox_head_ < inbox_.size()) {
+      message msg = std::move(inbox_[inbox_head_++]);
+      bool const was_full = inbox_bytes_ >= config_.options.max_read_queue;
+      inbox_bytes_ -= msg.payload.size();
+      if (inbox_head_ == inbox_.size()) {
+        inbox_.clear();
+        inbox_head_ = 0;
+      }
+      if (was_full) notify();  // the pump may read again
+      reading_ = false;
+      co_return msg;
+    }
+    if (close_received_ || failing_ || finished_) {
+      reading_ = false;
+      co_return make_error_code(error_);
+    }
+    co_await wait_for_change();
+  }
+}
+
+// ---------------------------------------------------------------- writing
+
+connection::outgoing_frame connection::make_frame(opcode op, std::string_view payload) const {
+  outgoing_frame frame;
+  frame.op = op;
+  frame.payload.assign(payload);
+  if (config_.local_role == role::client) {
+    mask_key const key = random_mask_key();
+    frame.header_size = static_cast<std::uint8_t>(encode_header(frame.header, true, op, payload.size(), &key));
+    apply_mask({frame.payload.data(), frame.payload.size()}, key, 0);
+  } else {
+    frame.header_size = static_cast<std::uint8_t>(encode_header(frame.header, true, op, payload.size(), nullptr));
+  }
+  return frame;
+}
+
+void connection::queue_control(outgoing_frame frame) {
+  if (frame.op == opcode::pong) {
+    // Only the latest ping needs an answer (RFC 6455 5.5.3): a ping flood
+    // cannot grow the queue.
+    auto const old = std::find_if(control_queue_.begin(), control_queue_.end(),
+                                  [](auto const& f) { return f.op == opcode::pong; });
+    if (old != control_queue_.end()) {
+      *old = std::move(frame);
+      return;
+    }
+  }
+  control_queue_.push_back(std::move(frame));
+  start_flush();
+}
+
+void connection::queue_close(close_code code, std::string_view reason) {
+  std::string payload;
+  if (code != close_code::no_status) {
+    auto const value = static_cast<std::uint16_t>(code);
+    payload.push_back(static_cast<char>(value >> 8));
+    payload.push_back(static_cast<char>(value & 0xFF));
+    payload.append(reason);
+  }
+  data_queue_.push_back(make_frame(opcode::close, payload));
+  close_sent_ = true;
+  close_deadline_ = clock::now() + config_.options.close_timeout;
+  arm_watchdog();
+  start_flush();
+}
+
+void connection::start_flush() {
+  if (flushing_ || finished_) return;
+  flushing_ = true;
+  net::co_spawn(executor_, flush(shared_from_this()), net::detached);
+}
+
+net::awaitable<void> connection::flush(std::shared_ptr<connection> /*keep_alive*/) {
+  while (!finished_ && (!control_queue_.empty() || !data_queue_.empty())) {
+    in_flight_.swap(control_queue_);
+    bool carries_close = false;
+    for (auto& frame : data_queue_) {
+      carries_close = carries_close || frame.op == opcode::close;
+      in_flight_.push_back(std::move(frame));
+    }
+    data_queue_.clear();
+    gather_.clear();
+    for (auto const& frame : in_flight_) {
+      gather_.emplace_back(frame.header.data(), frame.header_size);
+      if (!frame.payload.empty()) gather_.emplace_back(frame.payload.data(), frame.payload.size());
+    }
+    auto [ec, written] = co_await net::async_write(socket_, gather_, use_tuple);
+    for (auto const& frame : in_flight_)
+      if (!is_control(frame.op)) queued_bytes_ -= frame.payload.size();
+    in_flight_.clear();
+    if (ec) {
+      if (!finished_ && config_.log.enabled(log_level::debug)) log_debug("write failed: " + ec.message());
+      finish(tether::error::connection_lost);
+      break;
+    }
+    if (carries_close) after_close_frame_sent();
+    notify();  // writers waiting for queue space
+  }
+  flushing_ = false;
+}
+
+void connection::after_close_frame_sent() {
+  close_flushed_ = true;
+  if ((close_received_ || failing_) && !send_shut_) {
+    // Our FIN ends the exchange; the pump reads on until the peer's FIN so
+    // that unread bytes never turn our last frames into a reset.
+    send_shut_ = true;
+    error_code ignored;
+    socket_.shutdown(tcp::socket::shutdown_send, ignored);
+  }
+}
+
+net::awaitable<boost::system::error_code> connection::write(std::string_view payload, message_kind kind) {
+  return run_on(shared_from_this(), write_here(payload, kind));
+}
+
+net::awaitable<boost::system::error_code> connection::write_here(std::string_view payload, message_kind kind) {
+  if (kind == message_kind::text && !is_valid_utf8(payload))
+    co_return make_error_code(tether::error::invalid_utf8);
+  for (;;) {
+    if (finished_ || close_sent_ || close_received_)
+      co_return make_error_code(error_ == tether::error{} ? tether::error::closed : error_);
+    if (queued_bytes_ < config_.options.max_write_queue) break;
+    co_await wait_for_change();
+  }
+  data_queue_.push_back(make_frame(kind == message_kind::text ? opcode::text : opcode::binary, payload));
+  queued_bytes_ += payload.size();
+  start_flush();
+  co_return error_code{};
+}
+
+net::awaitable<boost::system::error_code> connection::ping(std::string_view payload) {
+  return run_on(shared_from_this(), ping_here(payload));
+}
+
+net::awaitable<boost::system::error_code> connection::ping_here(std::string_view payload) {
+  if (payload.size() > max_control_payload) co_return make_error_code(tether::error::invalid_argument);
+  if (finished_ || close_sent_ || close_received_)
+    co_return make_error_code(error_ == tether::error{} ? tether::error::closed : error_);
+  queue_control(make_frame(opcode::ping, payload));
+  co_return error_code{};
+}
+
+net::awaitable<boost::system::error_code> connection::close(close_code code, std::string_view reason) {
+  return run_on(shared_from_this(), close_here(code, reason));
+}
+
+net::awaitable<boost::system::error_code> connection::close_here(close_code code, std::string_view reason) {
+  if (!is_valid_on_wire(static_cast<std::uint16_t>(code)) || reason.size() > max_control_payload - 2 ||
+      !is_valid_utf8(reason))
+    co_return make_error_code(tether::error::invalid_argument);
+  if (!close_sent_ && !finished_) {
+    if (config_.log.enabled(log_level::debug)) log_debug("closing with " + describe_close(code, reason));
+    queue_close(code, reason);
+  }
+  while (!finished_) co_await wait_for_change();
+  co_return error_ == tether::error::closed ? error_code{} : make_error_code(error_);
+}
+
+// ---------------------------------------------------------------- ending
+
+void connection::fail(tether::error why, close_code code) {
+  if (finished_ || failing_) return;
+  set_error(why);
+  failing_ = true;
+  if (config_.log.enabled(log_level::debug))
+    log_debug(std::string("failing: ") + make_error_code(why).message() + ", closing with " +
+              std::to_string(static_cast<unsigned>(code)));
+  if (!close_sent_) {
+    queue_close(code, {});
+  } else if (close_flushed_) {
+    after_close_frame_sent();
+  }
+  notify();
+}
+
+void connection::abort(tether::error why) { finish(why); }
+
+void connection::finish(tether::error why) {
+  if (finished_) return;
+  set_error(why);
+  finished_ = true;
+  error_code ignored;
+  socket_.shutdown(tcp::socket::shutdown_both, ignored);
+  socket_.close(ignored);
+  watchdog_.cancel();
+  control_queue_.clear();
+  data_queue_.clear();
+  notify();
+  if (config_.log.enabled(log_level::debug))
+    log_debug(std::string("ended: ") + make_error_code(error_).message());
+}
+
+// ---------------------------------------------------------------- timers
+
+void connection::arm_watchdog() {
+  if (finished_) return;
+  auto const& o = config_.options;
+  auto deadline = close_deadline_;
+  if (!close_sent_ && !close_received_) {
+    if (o.idle_timeout.count() > 0) deadline = std::min(deadline, last_received_ + o.idle_timeout);
+    if (ping_outstanding_) {
+      if (o.pong_timeout.count() > 0) deadline = std::min(deadline, ping_sent_ + o.pong_timeout);
+    } else if (o.ping_interval.count() > 0) {
+      deadline = std::min(deadline, last_received_ + o.ping_interval);
+    }
+  }
+  if (deadline == clock::time_point::max()) return;
+  watchdog_.expires_at(deadline);
+  watchdog_.async_wait([weak = weak_from_this()](error_code ec) {
+    if (ec) return;
+    if (auto self = weak.lock()) self->on_watchdog();
+  });
+}
+
+void connection::on_watchdog() {
+  if (finished_) return;
+  auto const now = clock::now();
+  auto const& o = config_.options;
+  if (now >= close_deadline_) {
+    if (config_.log.enabled(log_level::debug)) log_debug("close handshake timed out");
+    finish(tether::error::close_timeout);
+    return;
+  }
+  if (!close_sent_ && !close_received_) {
+    if (o.idle_timeout.count() > 0 && now >= last_received_ + o.idle_timeout) {
+      fail(tether::error::idle_timeout, close_code::going_away);
+      return;  // queue_close armed the close deadline
+    }
+    if (ping_outstanding_ && o.pong_timeout.count() > 0 && now >= ping_sent_ + o.pong_timeout) {
+      if (config_.log.enabled(log_level::debug)) log_debug("no pong within pong_timeout");
+      finish(tether::error::pong_timeout);
+      return;
+    }
+    if (!ping_outstanding_ && o.ping_interval.count() > 0 && now >= last_received_ + o.ping_interval) {
+      if (config_.log.enabled(log_level::debug)) log_debug("sending keep-alive ping");
+      ping_outstanding_ = true;
+      ping_sent_ = now;
+      queue_control(make_frame(opcode::ping, {}));
+    }
+  }
+  arm_watchdog();
+}
+
+}  // namespace tether::detail

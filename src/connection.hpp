@@ -1,0 +1,156 @@
+#pragma once
+// The implementation behind tether::websocket: one connection, driven by a
+// pump coroutine (socket -> codec -> inbox), a flush coroutine (queue -> one
+// gather write) and a watchdog timer (pings, idle, close deadline).
+
+#include "codec/frame.hpp"
+#include "codec/frame_reader.hpp"
+
+#include <tether/close_code.hpp>
+#include <tether/error.hpp>
+#include <tether/logger.hpp>
+#include <tether/message.hpp>
+#include <tether/options.hpp>
+#include <tether/request.hpp>
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/buffer.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/system/result.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace tether::detail {
+
+struct connection_config {
+  role local_role = role::server;
+  websocket_options options;
+  tether::logger log;
+  std::string subprotocol;
+  endpoint remote;
+};
+
+std::uint64_t next_connection_id() noexcept;
+
+class connection : public std::enable_shared_from_this<connection> {
+ public:
+  using tcp = boost::asio::ip::tcp;
+  using clock = std::chrono::steady_clock;
+  using error_code = boost::system::error_code;
+
+  connection(tcp::socket socket, connection_config config);
+
+  /// Starts the pump; `early_bytes` arrived behind the handshake.
+  void start(std::string early_bytes);
+
+  boost::asio::awaitable<boost::system::result<message>> read();
+  boost::asio::awaitable<error_code> write(std::string_view payload, message_kind kind);
+  boost::asio::awaitable<error_code> ping(std::string_view payload);
+  boost::asio::awaitable<error_code> close(close_code code, std::string_view reason);
+
+  /// Ends the connection now, without a handshake. Call on the executor.
+  void abort(tether::error why);
+
+  bool is_open() const noexcept { return !close_sent_ && !close_received_ && !finished_; }
+  bool finished() const noexcept { return finished_; }
+  close_code peer_close_code() const noexcept { return peer_close_code_; }
+  std::string const& peer_close_reason() const noexcept { return peer_close_reason_; }
+  std::string const& subprotocol() const noexcept { return config_.subprotocol; }
+  endpoint const& remote() const noexcept { return config_.remote; }
+  std::uint64_t id() const noexcept { return id_; }
+  boost::asio::any_io_executor const& executor() const noexcept { return executor_; }
+  tether::logger const& log() const noexcept { return config_.log; }
+
+ private:
+  struct outgoing_frame {
+    header_bytes header;
+    std::uint8_t header_size = 0;
+    opcode op = opcode::text;
+    std::string payload;
+  };
+
+  // Both take a shared_ptr to themselves: the frame keeps the connection alive.
+  boost::asio::awaitable<void> pump(std::shared_ptr<connection> keep_alive, std::string early_bytes);
+  boost::asio::awaitable<void> flush(std::shared_ptr<connection> keep_alive);
+  void consume(std::span<char> bytes);
+  bool consume_frames(std::span<char> bytes, std::size_t& used);
+  void on_control(frame_reader::event what);
+  void on_peer_close();
+  void on_transport_end(error_code ec);
+
+  outgoing_frame make_frame(opcode op, std::string_view payload) const;
+  void queue_control(outgoing_frame frame);
+  void queue_close(close_code code, std::string_view reason);
+  void start_flush();
+  void after_close_frame_sent();
+  void fail(tether::error why, close_code code);
+  void finish(tether::error why);
+  void set_error(tether::error why) noexcept;
+
+  boost::asio::awaitable<boost::system::result<message>> read_here();
+  boost::asio::awaitable<error_code> write_here(std::string_view payload, message_kind kind);
+  boost::asio::awaitable<error_code> ping_here(std::string_view payload);
+  boost::asio::awaitable<error_code> close_here(close_code code, std::string_view reason);
+  boost::asio::awaitable<void> wait_for_change();
+  void notify() noexcept { wake_.cancel(); }
+
+  void arm_watchdog();
+  void on_watchdog();
+  void log_debug(std::string_view text) const;
+
+  boost::asio::any_io_executor executor_;
+  tcp::socket socket_;
+  connection_config config_;
+  std::uint64_t id_;
+  frame_reader reader_;
+
+  std::string header_tail_;  // an incomplete frame header, at most 13 bytes
+  std::vector<message> inbox_;
+  std::size_t inbox_head_ = 0;
+  std::size_t inbox_bytes_ = 0;
+
+  std::vector<outgoing_frame> control_queue_;  // sent ahead of data
+  std::vector<outgoing_frame> data_queue_;     // messages, then at most one close frame
+  std::vector<outgoing_frame> in_flight_;
+  std::vector<boost::asio::const_buffer> gather_;
+  std::size_t queued_bytes_ = 0;
+  bool flushing_ = false;
+
+  boost::asio::steady_timer wake_;  // a condition variable: cancel() wakes every waiter
+  boost::asio::steady_timer watchdog_;
+
+  bool reading_ = false;
+  bool close_sent_ = false;      // our close frame is queued
+  bool close_flushed_ = false;   // ... and written
+  bool close_received_ = false;
+  bool failing_ = false;         // we closed for a protocol error or timeout
+  bool send_shut_ = false;
+  bool finished_ = false;
+  bool ping_outstanding_ = false;
+  tether::error error_{};        // zero until the connection ends
+  close_code peer_close_code_ = close_code::abnormal;
+  std::string peer_close_reason_;
+  clock::time_point last_received_;
+  clock::time_point ping_sent_;
+  clock::time_point close_deadline_ = clock::time_point::max();
+};
+
+}  // namespace tether::detail
+
+namespace tether {
+class websocket;
+}
+
+namespace tether::detail {
+
+/// The handle given to applications. When its last copy is gone the
+/// connection is closed normally, so a forgotten websocket cannot leak.
+tether::websocket make_websocket(std::shared_ptr<connection> const& conn);
+
+}  // namespace tether::detail

@@ -1,0 +1,470 @@
+#include <tether/server.hpp>
+
+#include "connection.hpp"
+#include "handshake.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http/empty_body.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/http/write.hpp>
+
+#include <atomic>
+#include <mutex>
+#include <optional>
+#include <stdexcept>
+#include <thread>
+#include <unordered_map>
+
+namespace net = boost::asio;
+namespace http = boost::beast::http;
+using tcp = net::ip::tcp;
+using boost::system::error_code;
+
+namespace tether {
+
+namespace {
+
+constexpr auto use_tuple = net::as_tuple(net::use_awaitable);
+
+// What one accepted connection owns while it speaks HTTP, and what stop()
+// needs to reach it later.
+struct session_state {
+  explicit session_state(tcp::socket s) : socket(std::move(s)), timer(socket.get_executor()) {}
+
+  tcp::socket socket;
+  net::steady_timer timer;
+  unsigned deadline_generation = 0;
+  bool timed_out = false;
+  bool waiting_for_request = false;
+  bool stopping = false;
+  std::shared_ptr<detail::connection> ws;
+};
+
+// Closes the socket when `timeout` passes, which ends whatever operation
+// is pending on it. The generation makes a stale expiry harmless.
+void arm_deadline(std::shared_ptr<session_state> const& s, std::chrono::milliseconds timeout) {
+  unsigned const generation = ++s->deadline_generation;
+  s->timer.expires_after(timeout);
+  s->timer.async_wait([weak = std::weak_ptr(s), generation](error_code ec) {
+    auto s = weak.lock();
+    if (ec || !s || s->deadline_generation != generation) return;
+    s->timed_out = true;
+    error_code ignored;
+    s->socket.close(ignored);
+  });
+}
+
+void disarm_deadline(session_state& s) {
+  ++s.deadline_generation;
+  s.timer.cancel();
+}
+
+request to_request(http::request<http::string_body>& req, endpoint const& remote) {
+  request r;
+  r.method = std::string(req.method_string());
+  r.target = std::string(req.target());
+  auto const question = r.target.find('?');
+  r.path = r.target.substr(0, question);
+  if (question != std::string::npos) r.query = r.target.substr(question + 1);
+  r.headers.reserve(16);
+  for (auto const& field : req)
+    r.headers.push_back({std::string(field.name_string()), std::string(field.value())});
+  r.body = std::move(req.body());
+  r.remote = remote;
+  return r;
+}
+
+http::response<http::string_body> make_http_response(response&& res, unsigned version, bool keep_alive) {
+  http::response<http::string_body> out{static_cast<http::status>(res.status), version};
+  out.set(http::field::server, "tether");
+  if (!res.content_type.empty()) out.set(http::field::content_type, res.content_type);
+  for (auto& field : res.headers) out.insert(field.name, field.value);
+  out.body() = std::move(res.body);
+  out.keep_alive(keep_alive);
+  out.prepare_payload();
+  return out;
+}
+
+response refusal(int status, std::string text) {
+  return response::text(std::move(text) + "\n", status);
+}
+
+endpoint remote_of(tcp::socket const& socket) {
+  error_code ec;
+  auto const ep = socket.remote_endpoint(ec);
+  if (ec) return {};
+  return {ep.address().to_string(), ep.port()};
+}
+
+}  // namespace
+
+struct server::impl {
+  impl(router app, server_options opts) : router_(std::move(app)), options_(std::move(opts)) {
+    if (options_.threads == 0) throw std::invalid_argument("tether::server: threads must be at least 1");
+    for (unsigned i = 0; i < options_.threads; ++i) {
+      contexts_.push_back(std::make_unique<net::io_context>(1));
+      guards_.emplace_back(contexts_.back()->get_executor());
+    }
+    acceptor_.emplace(*contexts_.front());
+    tcp::endpoint const where{net::ip::make_address(options_.address), options_.port};
+    acceptor_->open(where.protocol());
+    acceptor_->set_option(net::socket_base::reuse_address(true));
+    acceptor_->bind(where);
+    acceptor_->listen(net::socket_base::max_listen_connections);
+    port_ = acceptor_->local_endpoint().port();
+  }
+
+  net::io_context& main_context() { return *contexts_.front(); }
+
+  void run() {
+    net::co_spawn(main_context(), accept_loop(), net::detached);
+    if (options_.logger.enabled(log_level::info)) {
+      endpoint const here{options_.address, port_};
+      options_.logger.log(log_level::info, 0, "listening on http://" + here.to_string());
+    }
+    std::vector<std::thread> threads;
+    for (std::size_t i = 1; i < contexts_.size(); ++i)
+      threads.emplace_back([ctx = contexts_[i].get()] { ctx->run(); });
+    main_context().run();
+    for (auto& t : threads) t.join();
+  }
+
+  net::awaitable<void> accept_loop() {
+    std::size_t next = 0;
+    while (!stopping_) {
+      auto& ctx = *contexts_[next++ % contexts_.size()];
+      auto [ec, socket] = co_await acceptor_->async_accept(ctx, use_tuple);
+      if (stopping_) break;
+      if (ec) {
+        options_.logger.log(log_level::warning, 0, "accept failed: " + ec.message());
+        if (ec == net::error::no_descriptors) {
+          // Out of file descriptors: back off instead of spinning.
+          net::steady_timer pause(main_context(), std::chrono::milliseconds(100));
+          co_await pause.async_wait(use_tuple);
+        }
+        continue;
+      }
+      connections_.fetch_add(1, std::memory_order_relaxed);
+      net::co_spawn(ctx, session(std::move(socket)), net::detached);
+    }
+  }
+
+  std::uint64_t enroll(std::shared_ptr<session_state> const& s) {
+    std::lock_guard lock(registry_mutex_);
+    auto const key = ++next_session_;
+    sessions_.emplace(key, s);
+    return key;
+  }
+
+  void withdraw(std::uint64_t key) {
+    std::lock_guard lock(registry_mutex_);
+    sessions_.erase(key);
+  }
+
+  net::awaitable<void> session(tcp::socket socket) {
+    auto state = std::make_shared<session_state>(std::move(socket));
+    auto const key = enroll(state);
+    struct leave {
+      impl* self;
+      std::uint64_t key;
+      ~leave() {
+        self->withdraw(key);
+        self->connections_.fetch_sub(1, std::memory_order_relaxed);
+      }
+    } const on_exit{this, key};
+    if (stopping_) co_return;  // enrolled after stop() looked at the registry
+
+    try {
+      co_await serve_http(state);
+    } catch (std::exception const& e) {
+      options_.logger.log(log_level::error, 0, std::string("session failed: ") + e.what());
+    }
+    disarm_deadline(*state);
+  }
+
+  net::awaitable<void> serve_http(std::shared_ptr<session_state> state) {
+    endpoint const remote = remote_of(state->socket);
+    boost::beast::flat_buffer buffer;
+    bool first = true;
+    while (!state->stopping) {
+      http::request_parser<http::string_body> parser;
+      parser.header_limit(static_cast<std::uint32_t>(options_.max_header_bytes));
+      parser.body_limit(options_.max_body_bytes);
+      state->waiting_for_request = true;
+      arm_deadline(state, first ? options_.handshake_timeout : options_.keep_alive_timeout);
+      auto [ec, n] = co_await http::async_read(state->socket, buffer, parser, use_tuple);
+      state->waiting_for_request = false;
+      disarm_deadline(*state);
+      if (ec) {
+        co_await refuse_bad_request(state, ec, first);
+        co_return;
+      }
+      first = false;
+      auto& req = parser.get();
+      request r = to_request(req, remote);
+      if (detail::has_token(req[http::field::upgrade], "websocket")) {
+        co_await upgrade(state, req, std::move(r), buffer);
+        co_return;
+      }
+      bool const keep_alive = req.keep_alive() && !state->stopping;
+      if (!co_await respond(state, dispatch_http(r), req.version(), keep_alive, r.method == "HEAD"))
+        co_return;
+      if (!keep_alive) break;
+    }
+    error_code ignored;
+    state->socket.shutdown(tcp::socket::shutdown_send, ignored);
+  }
+
+  net::awaitable<void> refuse_bad_request(std::shared_ptr<session_state> const& state, error_code ec, bool first) {
+    if (ec == http::error::end_of_stream || ec == net::error::operation_aborted) co_return;
+    if (state->timed_out) {
+      if (first && options_.logger.enabled(log_level::debug))
+        options_.logger.log(log_level::debug, 0, "handshake timeout from " + remote_of(state->socket).to_string());
+      co_return;
+    }
+    if (ec == net::error::eof || ec == net::error::connection_reset || ec == net::error::bad_descriptor) co_return;
+    if (ec == http::error::header_limit)
+      co_await respond(state, refusal(431, "request headers too large"), 11, false, false);
+    else if (ec == http::error::body_limit)
+      co_await respond(state, refusal(413, "request body too large"), 11, false, false);
+    else
+      co_await respond(state, refusal(400, "malformed request: " + ec.message()), 11, false, false);
+  }
+
+  response dispatch_http(request const& r) {
+    auto const* handler = router_.find_http(r.path);
+    if (!handler) {
+      if (router_.find_websocket(r.path)) {
+        auto res = refusal(426, "this path speaks WebSocket only");
+        res.headers.push_back({"Upgrade", "websocket"});
+        res.headers.push_back({"Connection", "Upgrade"});
+        return res;
+      }
+      return refusal(404, "not found");
+    }
+    if (r.method != "GET" && r.method != "HEAD") {
+      auto res = refusal(405, "method not allowed");
+      res.headers.push_back({"Allow", "GET, HEAD"});
+      return res;
+    }
+    return (*handler)(r);
+  }
+
+  // Returns false when the connection cannot go on.
+  net::awaitable<bool> respond(std::shared_ptr<session_state> const& state, response res, unsigned version,
+                               bool keep_alive, bool head_only) {
+    auto out = make_http_response(std::move(res), version, keep_alive);
+    arm_deadline(state, options_.keep_alive_timeout);
+    error_code ec;
+    if (head_only) {
+      http::response_serializer<http::string_body> serializer{out};
+      std::tie(ec, std::ignore) = co_await http::async_write_header(state->socket, serializer, use_tuple);
+    } else {
+      std::tie(ec, std::ignore) = co_await http::async_write(state->socket, out, use_tuple);
+    }
+    disarm_deadline(*state);
+    co_return !ec;
+  }
+
+  std::optional<response> check_upgrade(http::request<http::string_body> const& req) {
+    if (req.method() != http::verb::get || req.version() < 11)
+      return refusal(400, "a WebSocket upgrade must be an HTTP/1.1 GET");
+    if (!detail::has_token(req[http::field::connection], "upgrade"))
+      return refusal(400, "a WebSocket upgrade needs \"Connection: Upgrade\"");
+    if (req[http::field::sec_websocket_version] != "13") {
+      auto res = refusal(400, "unsupported Sec-WebSocket-Version; this server speaks 13");
+      res.headers.push_back({"Sec-WebSocket-Version", "13"});
+      return res;
+    }
+    if (!detail::is_valid_client_key(req[http::field::sec_websocket_key]))
+      return refusal(400, "missing or malformed Sec-WebSocket-Key");
+    return std::nullopt;
+  }
+
+  net::awaitable<void> upgrade(std::shared_ptr<session_state> state, http::request<http::string_body> const& req,
+                               request r, boost::beast::flat_buffer& buffer) {
+    auto const* route = router_.find_websocket(r.path);
+    if (!route) {
+      co_await respond(state, refusal(404, "no WebSocket endpoint at this path"), req.version(), false, false);
+      co_return;
+    }
+    if (auto bad = check_upgrade(req)) {
+      co_await respond(state, std::move(*bad), req.version(), false, false);
+      co_return;
+    }
+    std::string subprotocol =
+        detail::choose_subprotocol(req[http::field::sec_websocket_protocol], route->options.subprotocols);
+    if (subprotocol.empty() && route->options.require_subprotocol) {
+      co_await respond(state, refusal(400, "none of the offered subprotocols is supported"), req.version(), false,
+                       false);
+      co_return;
+    }
+
+    http::response<http::empty_body> accept{http::status::switching_protocols, 11};
+    accept.set(http::field::upgrade, "websocket");
+    accept.set(http::field::connection, "Upgrade");
+    accept.set(http::field::sec_websocket_accept, detail::accept_key(req[http::field::sec_websocket_key]));
+    if (!subprotocol.empty()) accept.set(http::field::sec_websocket_protocol, subprotocol);
+    arm_deadline(state, options_.handshake_timeout);
+    auto [ec, n] = co_await http::async_write(state->socket, accept, use_tuple);
+    disarm_deadline(*state);
+    if (ec) co_return;
+
+    // Frames the client sent right behind its request are already buffered.
+    std::string early(static_cast<char const*>(buffer.data().data()), buffer.size());
+    buffer.consume(buffer.size());
+    buffer.shrink_to_fit();
+
+    detail::connection_config config{detail::role::server, route->options.websocket, options_.logger,
+                                     std::move(subprotocol), r.remote};
+    auto conn = std::make_shared<detail::connection>(std::move(state->socket), std::move(config));
+    state->ws = conn;
+    conn->start(std::move(early));
+    if (conn->log().enabled(log_level::debug))
+      conn->log().log(log_level::debug, conn->id(), "WebSocket open: " + r.remote.to_string() + " " + r.target);
+    if (state->stopping) {
+      co_await conn->close(close_code::going_away, "server stopping");
+      co_return;
+    }
+
+    close_code ending = close_code::normal;
+    {
+      websocket ws = detail::make_websocket(conn);
+      try {
+        co_await route->handler(ws, r);
+      } catch (std::exception const& e) {
+        options_.logger.log(log_level::error, conn->id(), std::string("WebSocket handler threw: ") + e.what());
+        ending = close_code::internal_error;
+      } catch (...) {
+        options_.logger.log(log_level::error, conn->id(), "WebSocket handler threw a non-exception");
+        ending = close_code::internal_error;
+      }
+    }
+    co_await conn->close(ending, {});
+  }
+
+  void start_stop(std::chrono::milliseconds grace) {
+    if (stopping_) return;
+    stopping_ = true;
+    options_.logger.log(log_level::info, 0, "stopping");
+    error_code ignored;
+    acceptor_->close(ignored);
+    if (signals_) signals_->cancel(ignored);
+    for_each_session([](std::shared_ptr<session_state> const& s) {
+      s->stopping = true;
+      if (s->ws) {
+        net::co_spawn(s->ws->executor(), s->ws->close(close_code::going_away, "server stopping"), net::detached);
+      } else if (s->waiting_for_request) {
+        error_code ignored;
+        s->socket.cancel(ignored);
+      }
+    });
+    net::co_spawn(main_context(), finish_stop(grace), net::detached);
+  }
+
+  net::awaitable<void> finish_stop(std::chrono::milliseconds grace) {
+    co_await wait_for_no_connections(grace);
+    if (connections_.load() > 0) {
+      options_.logger.log(log_level::info, 0,
+                          "grace period over, cutting " + std::to_string(connections_.load()) + " connections");
+      for_each_session([](std::shared_ptr<session_state> const& s) {
+        if (s->ws) {
+          s->ws->abort(error::stopped);
+        } else {
+          error_code ignored;
+          s->socket.close(ignored);
+        }
+      });
+      co_await wait_for_no_connections(std::chrono::seconds(1));
+    }
+    if (connections_.load() > 0) {
+      // Handlers still awaiting something else: stop the loops; their
+      // coroutines are destroyed with the server.
+      options_.logger.log(log_level::warning, 0,
+                          std::to_string(connections_.load()) + " handlers did not end; abandoning them");
+      for (auto& ctx : contexts_) ctx->stop();
+    }
+    guards_.clear();  // each thread returns once its loop has nothing left
+  }
+
+  ~impl() {
+    // Coroutines left in the loops are destroyed here, while the registry
+    // and counters they touch on the way out still exist.
+    signals_.reset();
+    acceptor_.reset();
+    guards_.clear();
+    contexts_.clear();
+  }
+
+  net::awaitable<void> wait_for_no_connections(std::chrono::milliseconds limit) {
+    auto const deadline = std::chrono::steady_clock::now() + limit;
+    net::steady_timer poll(main_context());
+    while (connections_.load() > 0 && std::chrono::steady_clock::now() < deadline) {
+      poll.expires_after(std::chrono::milliseconds(5));
+      co_await poll.async_wait(use_tuple);
+    }
+  }
+
+  // Runs `action` for every live session on that session's own executor.
+  template <class Action>
+  void for_each_session(Action action) {
+    std::lock_guard lock(registry_mutex_);
+    for (auto const& [key, weak] : sessions_) {
+      if (auto s = weak.lock()) {
+        net::post(s->timer.get_executor(), [s, action] { action(s); });
+      }
+    }
+  }
+
+  router router_;
+  server_options options_;
+  std::vector<std::unique_ptr<net::io_context>> contexts_;
+  std::vector<net::executor_work_guard<net::io_context::executor_type>> guards_;
+  std::optional<tcp::acceptor> acceptor_;
+  std::optional<net::signal_set> signals_;
+  std::uint16_t port_ = 0;
+  std::atomic<bool> stopping_{false};
+  std::atomic<std::size_t> connections_{0};
+  std::mutex registry_mutex_;
+  std::unordered_map<std::uint64_t, std::weak_ptr<session_state>> sessions_;
+  std::uint64_t next_session_ = 0;
+};
+
+server::server(router app, server_options options)
+    : impl_(std::make_unique<impl>(std::move(app), std::move(options))) {}
+
+server::~server() = default;
+
+std::uint16_t server::port() const noexcept { return impl_->port_; }
+
+void server::run() { impl_->run(); }
+
+int server::run_until_signal() {
+  impl_->signals_.emplace(impl_->main_context(), SIGINT, SIGTERM);
+  impl_->signals_->async_wait([this](error_code ec, int signal) {
+    if (ec) return;
+    impl_->options_.logger.log(log_level::info, 0, "signal " + std::to_string(signal) + " received");
+    stop(impl_->options_.signal_grace);
+  });
+  run();
+  return 0;
+}
+
+void server::stop(std::chrono::milliseconds grace) {
+  net::post(impl_->main_context(), [this, grace] { impl_->start_stop(grace); });
+}
+
+std::size_t server::connections() const noexcept { return impl_->connections_.load(); }
+
+}  // namespace tether

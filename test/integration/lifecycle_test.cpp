@@ -1,0 +1,195 @@
+// The life of connections and of the server: timeouts, vanishing peers,
+// failing handlers, counting and stopping.
+#define BOOST_TEST_MODULE lifecycle
+#include "support.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/detached.hpp>
+
+#include <atomic>
+#include <stdexcept>
+
+using namespace test;
+using tether::detail::opcode;
+
+namespace {
+
+tether::router echo_app(tether::endpoint_options options = {}) {
+  tether::router app;
+  app.websocket("/echo", echo_handler, std::move(options));
+  return app;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(timeouts)
+
+BOOST_AUTO_TEST_CASE(silent_tcp_client_is_cut_off_by_the_handshake_timeout) {
+  running_server server(echo_app(), {.handshake_timeout = 200ms});
+  raw_client peer(server.port(), "", false);
+  auto const start = std::chrono::steady_clock::now();
+  BOOST_TEST(peer.ended_by_peer());
+  auto const took = std::chrono::steady_clock::now() - start;
+  BOOST_TEST((took >= 150ms && took < 5s));
+  BOOST_TEST(eventually([&] { return server.get().connections() == 0; }));
+}
+
+BOOST_AUTO_TEST_CASE(idle_timeout_closes_with_1001) {
+  running_server server(echo_app({.websocket = {.ping_interval = 0ms, .idle_timeout = 200ms}}));
+  raw_client peer(server.port());
+  BOOST_TEST(peer.read_close_code() == 1001u);
+  BOOST_TEST(peer.ended_by_peer());
+}
+
+BOOST_AUTO_TEST_CASE(peer_that_never_answers_pings_is_dropped_after_pong_timeout) {
+  running_server server(echo_app({.websocket = {.ping_interval = 100ms, .pong_timeout = 200ms}}));
+  raw_client peer(server.port());  // reads pings, never answers
+  auto const start = std::chrono::steady_clock::now();
+  BOOST_TEST(peer.ended_by_peer());
+  BOOST_TEST((std::chrono::steady_clock::now() - start < 5s));
+  BOOST_TEST(eventually([&] { return server.get().connections() == 0; }));
+}
+
+BOOST_AUTO_TEST_CASE(close_handshake_is_bounded_by_close_timeout) {
+  tether::router app;
+  app.websocket("/close", [](tether::websocket& ws, tether::request const&) -> net::awaitable<void> {
+    auto const start = std::chrono::steady_clock::now();
+    auto const ec = co_await ws.close();
+    BOOST_TEST((ec == tether::error::close_timeout));
+    BOOST_TEST((std::chrono::steady_clock::now() - start < 3s));
+  }, {.websocket = {.close_timeout = 300ms}});
+  running_server server(std::move(app));
+  raw_client peer(server.port(), "/close");  // never answers the close frame
+  BOOST_TEST(peer.read_close_code() == 1000u);
+  BOOST_TEST(peer.ended_by_peer());
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(failures)
+
+BOOST_AUTO_TEST_CASE(peer_vanishing_mid_message_ends_the_read_with_an_error) {
+  std::promise<boost::system::error_code> seen;
+  tether::router app;
+  app.websocket("/vanish", [&](tether::websocket& ws, tether::request const&) -> net::awaitable<void> {
+    auto msg = co_await ws.read();
+    seen.set_value(msg.has_value() ? boost::system::error_code{} : msg.error());
+  });
+  running_server server(std::move(app));
+  {
+    raw_client peer(server.port(), "/vanish");
+    peer.send_raw(raw_client::encode(opcode::binary, std::string(1000, 'x')).substr(0, 500));
+  }  // the socket closes with half a frame sent
+  auto result = seen.get_future();
+  BOOST_REQUIRE(result.wait_for(5s) == std::future_status::ready);
+  BOOST_TEST((result.get() == tether::error::connection_lost));
+  BOOST_TEST(eventually([&] { return server.get().connections() == 0; }));
+}
+
+BOOST_AUTO_TEST_CASE(handler_that_throws_closes_with_1011_and_the_server_keeps_serving) {
+  tether::router app;
+  app.websocket("/throw", [](tether::websocket& ws, tether::request const&) -> net::awaitable<void> {
+    co_await ws.read();
+    throw std::runtime_error("handler bug");
+  });
+  app.websocket("/echo", echo_handler);
+  running_server server(std::move(app));
+  run_client([&]() -> net::awaitable<void> {
+    auto ws = (co_await tether::connect(server.url("/throw"), quiet_client())).value();
+    co_await ws.write("boom");
+    auto msg = co_await ws.read();
+    BOOST_TEST((msg.error() == tether::error::closed));
+    BOOST_TEST((ws.peer_close_code() == tether::close_code::internal_error));
+
+    auto next = (co_await tether::connect(server.url("/echo"), quiet_client())).value();
+    co_await next.write("still here");
+    auto reply = co_await next.read();
+    BOOST_TEST(reply.value().payload == "still here");
+    co_await next.close();
+  });
+}
+
+BOOST_AUTO_TEST_CASE(second_concurrent_read_is_refused) {
+  running_server server(echo_app());
+  run_client([&]() -> net::awaitable<void> {
+    auto ws = (co_await tether::connect(server.url("/echo"), quiet_client())).value();
+    auto ex = co_await net::this_coro::executor;
+    net::co_spawn(ex, [ws]() mutable -> net::awaitable<void> { co_await ws.read(); }, net::detached);
+    net::steady_timer pause(ex, 50ms);
+    co_await pause.async_wait(net::use_awaitable);
+    auto second = co_await ws.read();
+    BOOST_TEST((second.error() == tether::error::operation_in_progress));
+    co_await ws.close();
+  });
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(server_lifecycle)
+
+BOOST_AUTO_TEST_CASE(connection_count_is_right_after_1000_connect_disconnect_cycles) {
+  running_server server(echo_app());
+  run_client([&]() -> net::awaitable<void> {
+    for (int i = 0; i < 1000; ++i) {
+      auto ws = (co_await tether::connect(server.url("/echo"), quiet_client())).value();
+      BOOST_REQUIRE(server.get().connections() >= 1u);
+      BOOST_REQUIRE(!co_await ws.close());
+    }
+  }, 120s);
+  BOOST_TEST(eventually([&] { return server.get().connections() == 0; }));
+}
+
+BOOST_AUTO_TEST_CASE(stop_sends_1001_to_every_websocket_within_the_grace) {
+  constexpr int clients = 50;
+  running_server server(echo_app());
+  std::atomic<int> opened{0}, going_away{0};
+  net::io_context ctx;
+  for (int i = 0; i < clients; ++i) {
+    net::co_spawn(ctx, [&]() -> net::awaitable<void> {
+      auto ws = (co_await tether::connect(server.url("/echo"), quiet_client())).value();
+      ++opened;
+      auto msg = co_await ws.read();
+      if (!msg && ws.peer_close_code() == tether::close_code::going_away) ++going_away;
+    }, net::detached);
+  }
+  std::thread client_thread([&] { ctx.run_for(30s); });
+  BOOST_REQUIRE(eventually([&] { return opened.load() == clients; }, 20s));
+  BOOST_TEST(server.get().connections() == static_cast<std::size_t>(clients));
+  auto const start = std::chrono::steady_clock::now();
+  server.stop(3s);
+  auto const took = std::chrono::steady_clock::now() - start;
+  client_thread.join();
+  BOOST_TEST(going_away.load() == clients);
+  BOOST_TEST((took < 3s));
+  BOOST_TEST(server.get().connections() == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(stop_cuts_handlers_that_ignore_the_close_after_the_grace) {
+  tether::router app;
+  app.websocket("/stubborn", [](tether::websocket& ws, tether::request const&) -> net::awaitable<void> {
+    net::steady_timer forever(ws.get_executor(), 60s);
+    co_await forever.async_wait(net::as_tuple(net::use_awaitable));
+  }, {.websocket = {.close_timeout = 60s}});
+  running_server server(std::move(app));
+  raw_client peer(server.port(), "/stubborn");  // never answers the close frame
+  BOOST_REQUIRE(eventually([&] { return server.get().connections() == 1; }));
+  auto const start = std::chrono::steady_clock::now();
+  server.stop(300ms);
+  BOOST_TEST((std::chrono::steady_clock::now() - start < 10s));
+  BOOST_TEST(peer.read_close_code() == 1001u);
+  BOOST_TEST(peer.ended_by_peer());
+}
+
+BOOST_AUTO_TEST_CASE(two_threads_serve_many_clients) {
+  running_server server(echo_app(), {.threads = 2});
+  run_client([&]() -> net::awaitable<void> {
+    for (int i = 0; i < 20; ++i) {
+      auto ws = (co_await tether::connect(server.url("/echo"), quiet_client())).value();
+      co_await ws.write(std::to_string(i));
+      BOOST_TEST((co_await ws.read()).value().payload == std::to_string(i));
+      co_await ws.close();
+    }
+  });
+}
+
+BOOST_AUTO_TEST_SUITE_END()

@@ -1,0 +1,253 @@
+// The frame codec without sockets: bytes in, events out, every rule checked.
+#define BOOST_TEST_MODULE codec
+#include <boost/test/unit_test.hpp>
+
+#include "codec/frame.hpp"
+#include "codec/frame_reader.hpp"
+#include "codec/utf8.hpp"
+
+#include <string>
+#include <vector>
+
+using namespace tether;
+using namespace tether::detail;
+using event = frame_reader::event;
+
+namespace {
+
+std::string frame(opcode op, std::string_view payload, bool fin = true, bool masked = true,
+                  std::uint8_t extra_bits = 0) {
+  header_bytes header{};
+  mask_key const key{0x12, 0x34, 0x56, 0x78};
+  auto const size = encode_header(header, fin, op, payload.size(), masked ? &key : nullptr);
+  header[0] = static_cast<char>(header[0] | extra_bits);
+  std::string out(header.data(), size);
+  std::string body(payload);
+  if (masked) apply_mask({body.data(), body.size()}, key, 0);
+  return out + body;
+}
+
+// Feeds `bytes` to a server-role reader in pieces of `piece` bytes, keeping
+// unconsumed bytes like the connection does, and records the events.
+struct feed_result {
+  std::vector<event> events;
+  std::vector<message> messages;
+  std::vector<std::string> controls;
+  tether::error failure{};
+};
+
+feed_result feed(std::string bytes, std::size_t piece = 1 << 30, std::size_t max_message = 1 << 20,
+                 role r = role::server) {
+  frame_reader reader(r, max_message);
+  feed_result out;
+  std::string pending;
+  for (std::size_t at = 0; at < bytes.size(); at += piece) {
+    pending += bytes.substr(at, piece);
+    std::size_t used = 0;
+    for (;;) {
+      auto const step = reader.next({pending.data() + used, pending.size() - used});
+      used += step.consumed;
+      if (step.what == event::need_more) break;
+      out.events.push_back(step.what);
+      if (step.what == event::message) out.messages.push_back(reader.take_message());
+      if (step.what == event::ping || step.what == event::pong || step.what == event::close)
+        out.controls.emplace_back(reader.control_payload());
+      if (step.what == event::failed) {
+        out.failure = reader.failure();
+        return out;
+      }
+    }
+    pending.erase(0, used);
+    BOOST_TEST(pending.size() < max_header_size);
+  }
+  return out;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(frame_format)
+
+BOOST_AUTO_TEST_CASE(every_length_encoding_at_its_boundaries_round_trips) {
+  for (std::size_t size : {0u, 1u, 125u, 126u, 127u, 65535u, 65536u, 70000u}) {
+    header_bytes header{};
+    auto const header_size = encode_header(header, true, opcode::binary, size, nullptr);
+    std::size_t const expected = size < 126 ? 2 : size <= 65535 ? 4 : 10;
+    BOOST_TEST(header_size == expected, "size " << size);
+    std::string payload(size, 'x');
+    auto const result = feed(frame(opcode::binary, payload), 1 << 30, 1 << 20, role::server);
+    BOOST_REQUIRE_EQUAL(result.messages.size(), 1u);
+    BOOST_TEST(result.messages[0].payload == payload);
+    BOOST_TEST(!result.messages[0].is_text());
+  }
+}
+
+BOOST_AUTO_TEST_CASE(masking_in_pieces_matches_masking_at_once) {
+  std::string data(1000, '\0');
+  for (std::size_t i = 0; i < data.size(); ++i) data[i] = static_cast<char>(i * 7);
+  mask_key const key{1, 2, 3, 250};
+  std::string whole = data;
+  apply_mask({whole.data(), whole.size()}, key, 0);
+  for (std::size_t split : {1u, 3u, 5u, 8u, 13u, 999u}) {
+    std::string pieces = data;
+    apply_mask({pieces.data(), split}, key, 0);
+    apply_mask({pieces.data() + split, pieces.size() - split}, key, split);
+    BOOST_TEST(pieces == whole, "split at " << split);
+  }
+  apply_mask({whole.data(), whole.size()}, key, 0);
+  BOOST_TEST(whole == data);
+}
+
+BOOST_AUTO_TEST_CASE(messages_arrive_whole_when_fed_one_byte_at_a_time) {
+  std::string const text = "héllo wörld, a message split everywhere";
+  auto const result = feed(frame(opcode::text, text) + frame(opcode::binary, "\x01\x02"), 1);
+  BOOST_REQUIRE_EQUAL(result.messages.size(), 2u);
+  BOOST_TEST(result.messages[0].payload == text);
+  BOOST_TEST(result.messages[1].payload == "\x01\x02");
+}
+
+BOOST_AUTO_TEST_CASE(fragments_join_and_pings_between_them_are_delivered_first) {
+  std::string bytes = frame(opcode::text, "one ", false) + frame(opcode::ping, "p1") +
+                      frame(opcode::continuation, "two ", false) + frame(opcode::pong, "") +
+                      frame(opcode::continuation, "three", true);
+  for (std::size_t piece : {1u, 2u, 7u, 1000u}) {
+    auto const result = feed(bytes, piece);
+    BOOST_REQUIRE_EQUAL(result.events.size(), 3u);
+    BOOST_TEST((result.events[0] == event::ping));
+    BOOST_TEST((result.events[1] == event::pong));
+    BOOST_TEST((result.events[2] == event::message));
+    BOOST_TEST(result.controls[0] == "p1");
+    BOOST_TEST(result.messages[0].payload == "one two three");
+  }
+}
+
+BOOST_AUTO_TEST_CASE(client_role_reads_unmasked_frames) {
+  auto const result = feed(frame(opcode::text, "from server", true, false), 3, 1 << 20, role::client);
+  BOOST_REQUIRE_EQUAL(result.messages.size(), 1u);
+  BOOST_TEST(result.messages[0].payload == "from server");
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(protocol_errors)
+
+void expect_failure(std::string bytes, tether::error expected, role r = role::server, std::size_t max = 1 << 20) {
+  auto const result = feed(std::move(bytes), 1 << 30, max, r);
+  BOOST_REQUIRE(!result.events.empty());
+  BOOST_TEST((result.events.back() == event::failed));
+  BOOST_TEST((result.failure == expected), make_error_code(result.failure).message());
+}
+
+BOOST_AUTO_TEST_CASE(reserved_bits_without_extension_are_1002) {
+  for (std::uint8_t bits : {0x40, 0x20, 0x10})
+    expect_failure(frame(opcode::text, "x", true, true, bits), tether::error::protocol_error);
+}
+
+BOOST_AUTO_TEST_CASE(reserved_opcodes_are_1002) {
+  for (int op : {3, 4, 5, 6, 7, 0xB, 0xC, 0xD, 0xE, 0xF})
+    expect_failure(frame(static_cast<opcode>(op), "x"), tether::error::protocol_error);
+}
+
+BOOST_AUTO_TEST_CASE(fragmented_or_long_control_frames_are_1002) {
+  expect_failure(frame(opcode::ping, "x", false), tether::error::protocol_error);
+  expect_failure(frame(opcode::ping, std::string(126, 'x')), tether::error::protocol_error);
+  expect_failure(frame(opcode::close, std::string(126, 'x')), tether::error::protocol_error);
+  BOOST_TEST(feed(frame(opcode::ping, std::string(125, 'x'))).controls.at(0).size() == 125u);
+}
+
+BOOST_AUTO_TEST_CASE(continuation_without_start_and_new_message_inside_fragments_are_1002) {
+  expect_failure(frame(opcode::continuation, "x"), tether::error::protocol_error);
+  expect_failure(frame(opcode::text, "a", false) + frame(opcode::text, "b"), tether::error::protocol_error);
+  expect_failure(frame(opcode::binary, "a", false) + frame(opcode::binary, "b"), tether::error::protocol_error);
+}
+
+BOOST_AUTO_TEST_CASE(masking_must_match_the_role) {
+  expect_failure(frame(opcode::text, "unmasked from client", true, false), tether::error::protocol_error);
+  expect_failure(frame(opcode::text, "masked from server", true, true), tether::error::protocol_error, role::client);
+}
+
+BOOST_AUTO_TEST_CASE(oversize_message_is_1009_as_soon_as_the_header_arrives) {
+  std::string header = frame(opcode::binary, std::string(2000, 'x')).substr(0, 8);
+  expect_failure(header, tether::error::message_too_big, role::server, 1000);
+  expect_failure(frame(opcode::text, std::string(600, 'a'), false) + frame(opcode::continuation, std::string(600, 'a')),
+                 tether::error::message_too_big, role::server, 1000);
+}
+
+BOOST_AUTO_TEST_CASE(a_64_bit_length_with_the_top_bit_set_is_1002) {
+  std::string bytes = "\x82\xFF";
+  bytes += std::string("\x80\0\0\0\0\0\0\0", 8);
+  bytes += std::string(4, '\0');
+  expect_failure(bytes, tether::error::protocol_error);
+}
+
+BOOST_AUTO_TEST_CASE(invalid_utf8_fails_fast_even_mid_message) {
+  expect_failure(frame(opcode::text, "\xC3\x28"), tether::error::invalid_utf8);
+  // The bad byte is in the first fragment of a message whose end never comes.
+  auto const result = feed(frame(opcode::text, "ok \xFF", false));
+  BOOST_TEST((result.failure == tether::error::invalid_utf8));
+  // A character split across fragments is fine; an unfinished one at the end is not.
+  BOOST_TEST(feed(frame(opcode::text, "\xE2\x82", false) + frame(opcode::continuation, "\xAC")).messages.at(0).payload ==
+             "\xE2\x82\xAC");
+  expect_failure(frame(opcode::text, "\xE2\x82", false) + frame(opcode::continuation, "x"),
+                 tether::error::invalid_utf8);
+  expect_failure(frame(opcode::text, "\xE2\x82"), tether::error::invalid_utf8);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(close_frames)
+
+BOOST_AUTO_TEST_CASE(close_payload_rules) {
+  close_payload out;
+  BOOST_TEST((parse_close_payload("", out) == tether::error{}));
+  BOOST_TEST(out.code == 1005);
+  BOOST_TEST((parse_close_payload("\x03", out) == tether::error::protocol_error));
+  for (unsigned code : {0u, 999u, 1004u, 1005u, 1006u, 1015u, 1016u, 2999u, 5000u}) {
+    std::string p{static_cast<char>(code >> 8), static_cast<char>(code & 0xFF)};
+    BOOST_TEST((parse_close_payload(p, out) == tether::error::protocol_error), "code " << code);
+  }
+  for (unsigned code : {1000u, 1001u, 1002u, 1003u, 1007u, 1008u, 1009u, 1010u, 1011u, 3000u, 4999u}) {
+    std::string const p = std::string{static_cast<char>(code >> 8), static_cast<char>(code & 0xFF)} + "bye";
+    BOOST_TEST((parse_close_payload(p, out) == tether::error{}), "code " << code);
+    BOOST_TEST(out.code == code);
+    BOOST_TEST(out.reason == "bye");
+  }
+  BOOST_TEST((parse_close_payload("\x03\xE8\xFF", out) == tether::error::invalid_utf8));
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(utf8)
+
+BOOST_AUTO_TEST_CASE(multibyte_characters_split_at_every_position_are_valid) {
+  std::string const text = "a\xC3\xA9" "b\xE2\x82\xAC" "c\xF0\x9F\x98\x80" "d\xEF\xBF\xBF\xF4\x8F\xBF\xBF";
+  for (std::size_t split = 0; split <= text.size(); ++split) {
+    for (std::size_t split2 = split; split2 <= text.size(); ++split2) {
+      utf8_validator v;
+      BOOST_TEST(v.feed(std::string_view(text).substr(0, split)));
+      BOOST_TEST(v.feed(std::string_view(text).substr(split, split2 - split)));
+      BOOST_TEST(v.feed(std::string_view(text).substr(split2)));
+      BOOST_TEST(v.complete());
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(invalid_sequences_are_rejected) {
+  for (std::string_view bad : {"\x80", "\xC0\xAF", "\xC1\xBF", "\xE0\x80\xAF", "\xED\xA0\x80", "\xF0\x80\x80\xAF",
+                               "\xF4\x90\x80\x80", "\xF5\x80\x80\x80", "\xFE", "\xFF", "\xC3\x28"}) {
+    BOOST_TEST(!is_valid_utf8(bad), "sequence of " << bad.size() << " bytes");
+  }
+  BOOST_TEST(is_valid_utf8(""));
+  BOOST_TEST(is_valid_utf8(std::string(100, 'x')));
+  BOOST_TEST(!is_valid_utf8(std::string(100, 'x') + "\xE2\x82"));
+}
+
+BOOST_AUTO_TEST_CASE(errors_are_detected_at_the_first_bad_byte) {
+  utf8_validator v;
+  BOOST_TEST(v.feed("\xED"));
+  BOOST_TEST(!v.feed("\xA0"));  // a surrogate is known bad at its second byte
+  utf8_validator w;
+  BOOST_TEST(w.feed("\xF4"));
+  BOOST_TEST(!w.feed("\x90"));  // above U+10FFFF at its second byte
+}
+
+BOOST_AUTO_TEST_SUITE_END()
