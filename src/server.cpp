@@ -70,6 +70,16 @@ void disarm_deadline(session_state& s) {
   s.timer.cancel();
 }
 
+// What the HTTP phase hands to the WebSocket phase once the 101 is sent.
+// Everything of Beast's is gone by then: an open WebSocket keeps no parser,
+// buffer or response fields.
+struct upgrade_ticket {
+  router::websocket_route const* route = nullptr;
+  request req;
+  std::string subprotocol;
+  std::string early_bytes;  // frames the client sent right behind its request
+};
+
 request to_request(http::request<http::string_body>& req, endpoint const& remote) {
   request r;
   r.method = std::string(req.method_string());
@@ -186,14 +196,14 @@ struct server::impl {
     if (stopping_) co_return;  // enrolled after stop() looked at the registry
 
     try {
-      co_await serve_http(state);
+      if (auto ticket = co_await serve_http(state)) co_await serve_websocket(state, std::move(*ticket));
     } catch (std::exception const& e) {
       options_.logger.log(log_level::error, 0, std::string("session failed: ") + e.what());
     }
     disarm_deadline(*state);
   }
 
-  net::awaitable<void> serve_http(std::shared_ptr<session_state> state) {
+  net::awaitable<std::optional<upgrade_ticket>> serve_http(std::shared_ptr<session_state> state) {
     endpoint const remote = remote_of(state->socket);
     boost::beast::flat_buffer buffer;
     bool first = true;
@@ -208,22 +218,21 @@ struct server::impl {
       disarm_deadline(*state);
       if (ec) {
         co_await refuse_bad_request(state, ec, first);
-        co_return;
+        co_return std::nullopt;
       }
       first = false;
       auto& req = parser.get();
       request r = to_request(req, remote);
-      if (detail::has_token(req[http::field::upgrade], "websocket")) {
-        co_await upgrade(state, req, std::move(r), buffer);
-        co_return;
-      }
+      if (detail::has_token(req[http::field::upgrade], "websocket"))
+        co_return co_await upgrade(state, req, std::move(r), buffer);
       bool const keep_alive = req.keep_alive() && !state->stopping;
       if (!co_await respond(state, dispatch_http(r), req.version(), keep_alive, r.method == "HEAD"))
-        co_return;
+        co_return std::nullopt;
       if (!keep_alive) break;
     }
     error_code ignored;
     state->socket.shutdown(tcp::socket::shutdown_send, ignored);
+    co_return std::nullopt;
   }
 
   net::awaitable<void> refuse_bad_request(std::shared_ptr<session_state> const& state, error_code ec, bool first) {
@@ -292,23 +301,25 @@ struct server::impl {
     return std::nullopt;
   }
 
-  net::awaitable<void> upgrade(std::shared_ptr<session_state> state, http::request<http::string_body> const& req,
-                               request r, boost::beast::flat_buffer& buffer) {
+  // Answers the upgrade request: a refusal (nothing returned) or 101.
+  net::awaitable<std::optional<upgrade_ticket>> upgrade(std::shared_ptr<session_state> state,
+                                                        http::request<http::string_body> const& req, request r,
+                                                        boost::beast::flat_buffer& buffer) {
     auto const* route = router_.find_websocket(r.path);
     if (!route) {
       co_await respond(state, refusal(404, "no WebSocket endpoint at this path"), req.version(), false, false);
-      co_return;
+      co_return std::nullopt;
     }
     if (auto bad = check_upgrade(req)) {
       co_await respond(state, std::move(*bad), req.version(), false, false);
-      co_return;
+      co_return std::nullopt;
     }
     std::string subprotocol =
         detail::choose_subprotocol(req[http::field::sec_websocket_protocol], route->options.subprotocols);
     if (subprotocol.empty() && route->options.require_subprotocol) {
       co_await respond(state, refusal(400, "none of the offered subprotocols is supported"), req.version(), false,
                        false);
-      co_return;
+      co_return std::nullopt;
     }
 
     http::response<http::empty_body> accept{http::status::switching_protocols, 11};
@@ -319,18 +330,20 @@ struct server::impl {
     arm_deadline(state, options_.handshake_timeout);
     auto [ec, n] = co_await http::async_write(state->socket, accept, use_tuple);
     disarm_deadline(*state);
-    if (ec) co_return;
+    if (ec) co_return std::nullopt;
 
-    // Frames the client sent right behind its request are already buffered.
     std::string early(static_cast<char const*>(buffer.data().data()), buffer.size());
-    buffer.consume(buffer.size());
-    buffer.shrink_to_fit();
+    r.headers.shrink_to_fit();
+    co_return upgrade_ticket{route, std::move(r), std::move(subprotocol), std::move(early)};
+  }
 
-    detail::connection_config config{detail::role::server, route->options.websocket, options_.logger,
-                                     std::move(subprotocol), r.remote};
+  net::awaitable<void> serve_websocket(std::shared_ptr<session_state> state, upgrade_ticket ticket) {
+    request const& r = ticket.req;
+    detail::connection_config config{detail::role::server, ticket.route->options.websocket, options_.logger,
+                                     std::move(ticket.subprotocol), r.remote};
     auto conn = std::make_shared<detail::connection>(std::move(state->socket), std::move(config));
     state->ws = conn;
-    conn->start(std::move(early));
+    conn->start(std::move(ticket.early_bytes));
     if (conn->log().enabled(log_level::debug))
       conn->log().log(log_level::debug, conn->id(), "WebSocket open: " + r.remote.to_string() + " " + r.target);
     if (state->stopping) {
@@ -342,7 +355,7 @@ struct server::impl {
     {
       websocket ws = detail::make_websocket(conn);
       try {
-        co_await route->handler(ws, r);
+        co_await ticket.route->handler(ws, r);
       } catch (std::exception const& e) {
         options_.logger.log(log_level::error, conn->id(), std::string("WebSocket handler threw: ") + e.what());
         ending = close_code::internal_error;
