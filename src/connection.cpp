@@ -3,6 +3,8 @@
 #include "codec/utf8.hpp"
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/bind_allocator.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/this_coro.hpp>
@@ -29,21 +31,25 @@ std::span<char> thread_read_buffer() {
   return buffer;
 }
 
+// Operations that stay pending for the life of a connection get memory of
+// their exact size. Asio's recycling allocator would hand them whatever
+// larger block a handshake operation left in its cache.
+template <class T>
+struct exact_allocator {
+  using value_type = T;
+  exact_allocator() noexcept = default;
+  template <class U>
+  exact_allocator(exact_allocator<U> const&) noexcept {}
+  T* allocate(std::size_t n) { return static_cast<T*>(::operator new(n * sizeof(T))); }
+  void deallocate(T* p, std::size_t) noexcept { ::operator delete(p); }
+  template <class U>
+  bool operator==(exact_allocator<U> const&) const noexcept { return true; }
+};
+
 std::string describe_close(close_code code, std::string_view reason) {
   std::string text = std::to_string(static_cast<unsigned>(code));
   if (!reason.empty()) text.append(" \"").append(reason).append("\"");
   return text;
-}
-
-// Operations may be awaited from any executor; the connection's state is
-// only touched on its own, so a caller elsewhere hops there and back.
-// `owner` keeps the connection alive until the operation is over, however
-// the caller holds it.
-template <class T>
-net::awaitable<T> run_on(std::shared_ptr<connection> owner, net::awaitable<T> op) {
-  auto const caller = co_await net::this_coro::executor;
-  if (caller == owner->executor()) co_return co_await std::move(op);
-  co_return co_await net::co_spawn(owner->executor(), std::move(op), net::use_awaitable);
 }
 
 }  // namespace
@@ -69,8 +75,9 @@ connection::connection(tcp::socket socket, connection_config config)
 }
 
 void connection::start(std::string early_bytes) {
-  net::co_spawn(executor_, pump(shared_from_this(), std::move(early_bytes)), net::detached);
+  if (!early_bytes.empty()) consume({early_bytes.data(), early_bytes.size()});
   arm_watchdog();
+  await_readable();
 }
 
 void connection::log_debug(std::string_view text) const {
@@ -83,31 +90,36 @@ void connection::set_error(tether::error why) noexcept {
 
 // ---------------------------------------------------------------- reading
 
-net::awaitable<void> connection::pump(std::shared_ptr<connection> /*keep_alive*/, std::string early_bytes) {
-  if (!early_bytes.empty()) consume({early_bytes.data(), early_bytes.size()});
-  while (!finished_) {
-    bool const draining = close_received_ || failing_;  // only waiting for the peer's FIN
-    if (!draining && inbox_bytes_ >= config_.options.max_read_queue) {
-      co_await wait_for_change();
-      continue;
-    }
-    auto [ec] = co_await socket_.async_wait(tcp::socket::wait_read, use_tuple);
-    if (finished_) break;
-    if (ec) {
-      on_transport_end(ec);
-      break;
-    }
-    auto buffer = thread_read_buffer();
-    std::size_t const n = socket_.read_some(net::buffer(buffer.data(), buffer.size()), ec);
-    if (ec == net::error::would_block || ec == net::error::try_again) continue;
-    if (ec) {
-      on_transport_end(ec);
-      break;
-    }
-    last_received_ = clock::now();
-    if (close_received_ || failing_) continue;  // data after a close is ignored
-    consume(buffer.first(n));
+// The pump is a chain of callbacks rather than a coroutine: an idle
+// connection then costs one pending wait, not a coroutine frame and a spawn.
+void connection::await_readable() {
+  if (read_armed_ || finished_) return;
+  bool const draining = close_received_ || failing_;  // only waiting for the peer's FIN
+  if (!draining && inbox_bytes_ >= config_.options.max_read_queue) return;  // read() resumes us
+  read_armed_ = true;
+  socket_.async_wait(tcp::socket::wait_read,
+                     net::bind_allocator(exact_allocator<void>(),
+                                         [self = shared_from_this()](error_code ec) { self->on_readable(ec); }));
+}
+
+void connection::on_readable(error_code ec) {
+  read_armed_ = false;
+  if (finished_) return;
+  if (ec) {
+    on_transport_end(ec);
+    return;
   }
+  auto buffer = thread_read_buffer();
+  std::size_t const n = socket_.read_some(net::buffer(buffer.data(), buffer.size()), ec);
+  if (ec && ec != net::error::would_block && ec != net::error::try_again) {
+    on_transport_end(ec);
+    return;
+  }
+  if (!ec) {
+    last_received_ = clock::now();
+    if (!close_received_ && !failing_) consume(buffer.first(n));  // data after a close is ignored
+  }
+  await_readable();
 }
 
 void connection::consume(std::span<char> bytes) {
@@ -203,15 +215,17 @@ void connection::on_transport_end(error_code ec) {
   finish(tether::error::connection_lost);
 }
 
-net::awaitable<void> connection::wait_for_change() {
-  co_await wake_.async_wait(use_tuple);
-}
+// Each operation may be awaited from any executor. The connection's state
+// is only touched on its own, so a caller elsewhere runs the same operation
+// there (one extra frame, only in that case). `self` keeps the connection
+// alive for as long as the operation runs.
+#define TETHER_RUN_ON_OWN_EXECUTOR(call)                                         \
+  auto self = shared_from_this();                                                 \
+  if (auto const caller = co_await net::this_coro::executor; caller != executor_) \
+    co_return co_await net::co_spawn(executor_, call, net::use_awaitable);
 
 net::awaitable<boost::system::result<message>> connection::read() {
-  return run_on(shared_from_this(), read_here());
-}
-
-net::awaitable<boost::system::result<message>> connection::read_here() {
+  TETHER_RUN_ON_OWN_EXECUTOR(read())
   if (reading_) co_return make_error_code(tether::error::operation_in_progress);
   reading_ = true;
   for (;;) {
@@ -223,7 +237,7 @@ net::awaitable<boost::system::result<message>> connection::read_here() {
         inbox_.clear();
         inbox_head_ = 0;
       }
-      if (was_full) notify();  // the pump may read again
+      if (was_full) await_readable();
       reading_ = false;
       co_return msg;
     }
@@ -231,7 +245,7 @@ net::awaitable<boost::system::result<message>> connection::read_here() {
       reading_ = false;
       co_return make_error_code(error_);
     }
-    co_await wait_for_change();
+    co_await wake_.async_wait(use_tuple);  // any change of state
   }
 }
 
@@ -284,36 +298,44 @@ void connection::queue_close(close_code code, std::string_view reason) {
 void connection::start_flush() {
   if (flushing_ || finished_) return;
   flushing_ = true;
-  net::co_spawn(executor_, flush(shared_from_this()), net::detached);
+  // Deferred to the next turn of the loop, so that every write made before
+  // the application next waits leaves in the same gather write.
+  net::post(executor_, net::bind_allocator(exact_allocator<void>(), [self = shared_from_this()] { self->flush(); }));
 }
 
-net::awaitable<void> connection::flush(std::shared_ptr<connection> /*keep_alive*/) {
-  while (!finished_ && (!control_queue_.empty() || !data_queue_.empty())) {
-    in_flight_.swap(control_queue_);
-    bool carries_close = false;
-    for (auto& frame : data_queue_) {
-      carries_close = carries_close || frame.op == opcode::close;
-      in_flight_.push_back(std::move(frame));
-    }
-    data_queue_.clear();
-    gather_.clear();
-    for (auto const& frame : in_flight_) {
-      gather_.emplace_back(frame.header.data(), frame.header_size);
-      if (!frame.payload.empty()) gather_.emplace_back(frame.payload.data(), frame.payload.size());
-    }
-    auto [ec, written] = co_await net::async_write(socket_, gather_, use_tuple);
-    for (auto const& frame : in_flight_)
-      if (!is_control(frame.op)) queued_bytes_ -= frame.payload.size();
-    in_flight_.clear();
-    if (ec) {
-      if (!finished_ && config_.log.enabled(log_level::debug)) log_debug("write failed: " + ec.message());
-      finish(tether::error::connection_lost);
-      break;
-    }
-    if (carries_close) after_close_frame_sent();
-    notify();  // writers waiting for queue space
+void connection::flush() {
+  if (finished_ || (control_queue_.empty() && data_queue_.empty())) {
+    flushing_ = false;
+    return;
   }
-  flushing_ = false;
+  in_flight_.swap(control_queue_);
+  for (auto& frame : data_queue_) in_flight_.push_back(std::move(frame));
+  data_queue_.clear();
+  gather_.clear();
+  for (auto const& frame : in_flight_) {
+    gather_.emplace_back(frame.header.data(), frame.header_size);
+    if (!frame.payload.empty()) gather_.emplace_back(frame.payload.data(), frame.payload.size());
+  }
+  net::async_write(socket_, gather_,
+                   [self = shared_from_this()](error_code ec, std::size_t) { self->on_written(ec); });
+}
+
+void connection::on_written(error_code ec) {
+  bool carries_close = false;
+  for (auto const& frame : in_flight_) {
+    if (frame.op == opcode::close) carries_close = true;
+    else if (!is_control(frame.op)) queued_bytes_ -= frame.payload.size();
+  }
+  in_flight_.clear();
+  if (ec) {
+    flushing_ = false;
+    if (!finished_ && config_.log.enabled(log_level::debug)) log_debug("write failed: " + ec.message());
+    finish(tether::error::connection_lost);
+    return;
+  }
+  if (carries_close) after_close_frame_sent();
+  notify();  // writers waiting for queue space
+  flush();
 }
 
 void connection::after_close_frame_sent() {
@@ -328,17 +350,14 @@ void connection::after_close_frame_sent() {
 }
 
 net::awaitable<boost::system::error_code> connection::write(std::string_view payload, message_kind kind) {
-  return run_on(shared_from_this(), write_here(payload, kind));
-}
-
-net::awaitable<boost::system::error_code> connection::write_here(std::string_view payload, message_kind kind) {
+  TETHER_RUN_ON_OWN_EXECUTOR(write(payload, kind))
   if (kind == message_kind::text && !is_valid_utf8(payload))
     co_return make_error_code(tether::error::invalid_utf8);
   for (;;) {
     if (finished_ || close_sent_ || close_received_)
       co_return make_error_code(error_ == tether::error{} ? tether::error::closed : error_);
     if (queued_bytes_ < config_.options.max_write_queue) break;
-    co_await wait_for_change();
+    co_await wake_.async_wait(use_tuple);  // any change of state
   }
   data_queue_.push_back(make_frame(kind == message_kind::text ? opcode::text : opcode::binary, payload));
   queued_bytes_ += payload.size();
@@ -347,10 +366,7 @@ net::awaitable<boost::system::error_code> connection::write_here(std::string_vie
 }
 
 net::awaitable<boost::system::error_code> connection::ping(std::string_view payload) {
-  return run_on(shared_from_this(), ping_here(payload));
-}
-
-net::awaitable<boost::system::error_code> connection::ping_here(std::string_view payload) {
+  TETHER_RUN_ON_OWN_EXECUTOR(ping(payload))
   if (payload.size() > max_control_payload) co_return make_error_code(tether::error::invalid_argument);
   if (finished_ || close_sent_ || close_received_)
     co_return make_error_code(error_ == tether::error{} ? tether::error::closed : error_);
@@ -359,10 +375,7 @@ net::awaitable<boost::system::error_code> connection::ping_here(std::string_view
 }
 
 net::awaitable<boost::system::error_code> connection::close(close_code code, std::string_view reason) {
-  return run_on(shared_from_this(), close_here(code, reason));
-}
-
-net::awaitable<boost::system::error_code> connection::close_here(close_code code, std::string_view reason) {
+  TETHER_RUN_ON_OWN_EXECUTOR(close(code, reason))
   if (!is_valid_on_wire(static_cast<std::uint16_t>(code)) || reason.size() > max_control_payload - 2 ||
       !is_valid_utf8(reason))
     co_return make_error_code(tether::error::invalid_argument);
@@ -370,7 +383,7 @@ net::awaitable<boost::system::error_code> connection::close_here(close_code code
     if (config_.log.enabled(log_level::debug)) log_debug("closing with " + describe_close(code, reason));
     queue_close(code, reason);
   }
-  while (!finished_) co_await wait_for_change();
+  while (!finished_) co_await wake_.async_wait(use_tuple);  // any change of state
   co_return error_ == tether::error::closed ? error_code{} : make_error_code(error_);
 }
 
@@ -424,10 +437,10 @@ void connection::arm_watchdog() {
   }
   if (deadline == clock::time_point::max()) return;
   watchdog_.expires_at(deadline);
-  watchdog_.async_wait([weak = weak_from_this()](error_code ec) {
+  watchdog_.async_wait(net::bind_allocator(exact_allocator<void>(), [weak = weak_from_this()](error_code ec) {
     if (ec) return;
     if (auto self = weak.lock()) self->on_watchdog();
-  });
+  }));
 }
 
 void connection::on_watchdog() {
@@ -460,3 +473,5 @@ void connection::on_watchdog() {
 }
 
 }  // namespace tether::detail
+
+#undef TETHER_RUN_ON_OWN_EXECUTOR

@@ -1,7 +1,7 @@
 #pragma once
 // The implementation behind tether::websocket: one connection, driven by a
-// pump coroutine (socket -> codec -> inbox), a flush coroutine (queue -> one
-// gather write) and a watchdog timer (pings, idle, close deadline).
+// pump (socket -> codec -> inbox), a flush (queue -> one gather write) and a
+// watchdog timer (pings, idle, close deadline), all plain callbacks.
 
 #include "codec/frame.hpp"
 #include "codec/frame_reader.hpp"
@@ -46,7 +46,7 @@ class connection : public std::enable_shared_from_this<connection> {
 
   connection(tcp::socket socket, connection_config config);
 
-  /// Starts the pump; `early_bytes` arrived behind the handshake.
+  /// Starts reading; `early_bytes` arrived behind the handshake.
   void start(std::string early_bytes);
 
   boost::asio::awaitable<boost::system::result<message>> read();
@@ -75,9 +75,10 @@ class connection : public std::enable_shared_from_this<connection> {
     std::string payload;
   };
 
-  // Both take a shared_ptr to themselves: the frame keeps the connection alive.
-  boost::asio::awaitable<void> pump(std::shared_ptr<connection> keep_alive, std::string early_bytes);
-  boost::asio::awaitable<void> flush(std::shared_ptr<connection> keep_alive);
+  void await_readable();
+  void on_readable(error_code ec);
+  void flush();
+  void on_written(error_code ec);
   void consume(std::span<char> bytes);
   bool consume_frames(std::span<char> bytes, std::size_t& used);
   void on_control(frame_reader::event what);
@@ -93,11 +94,6 @@ class connection : public std::enable_shared_from_this<connection> {
   void finish(tether::error why);
   void set_error(tether::error why) noexcept;
 
-  boost::asio::awaitable<boost::system::result<message>> read_here();
-  boost::asio::awaitable<error_code> write_here(std::string_view payload, message_kind kind);
-  boost::asio::awaitable<error_code> ping_here(std::string_view payload);
-  boost::asio::awaitable<error_code> close_here(close_code code, std::string_view reason);
-  boost::asio::awaitable<void> wait_for_change();
   void notify() noexcept { wake_.cancel(); }
 
   void arm_watchdog();
@@ -125,7 +121,8 @@ class connection : public std::enable_shared_from_this<connection> {
   boost::asio::steady_timer wake_;  // a condition variable: cancel() wakes every waiter
   boost::asio::steady_timer watchdog_;
 
-  bool reading_ = false;
+  bool reading_ = false;         // a read() is waiting
+  bool read_armed_ = false;      // the pump waits for the socket
   bool close_sent_ = false;      // our close frame is queued
   bool close_flushed_ = false;   // ... and written
   bool close_received_ = false;

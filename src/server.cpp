@@ -196,14 +196,14 @@ struct server::impl {
     if (stopping_) co_return;  // enrolled after stop() looked at the registry
 
     try {
-      if (auto ticket = co_await serve_http(state)) co_await serve_websocket(state, std::move(*ticket));
+      if (auto ticket = co_await serve_http(state)) co_await serve_websocket(state, std::move(ticket));
     } catch (std::exception const& e) {
       options_.logger.log(log_level::error, 0, std::string("session failed: ") + e.what());
     }
     disarm_deadline(*state);
   }
 
-  net::awaitable<std::optional<upgrade_ticket>> serve_http(std::shared_ptr<session_state> state) {
+  net::awaitable<std::unique_ptr<upgrade_ticket>> serve_http(std::shared_ptr<session_state> state) {
     endpoint const remote = remote_of(state->socket);
     boost::beast::flat_buffer buffer;
     bool first = true;
@@ -218,7 +218,7 @@ struct server::impl {
       disarm_deadline(*state);
       if (ec) {
         co_await refuse_bad_request(state, ec, first);
-        co_return std::nullopt;
+        co_return nullptr;
       }
       first = false;
       auto& req = parser.get();
@@ -227,12 +227,12 @@ struct server::impl {
         co_return co_await upgrade(state, req, std::move(r), buffer);
       bool const keep_alive = req.keep_alive() && !state->stopping;
       if (!co_await respond(state, dispatch_http(r), req.version(), keep_alive, r.method == "HEAD"))
-        co_return std::nullopt;
+        co_return nullptr;
       if (!keep_alive) break;
     }
     error_code ignored;
     state->socket.shutdown(tcp::socket::shutdown_send, ignored);
-    co_return std::nullopt;
+    co_return nullptr;
   }
 
   net::awaitable<void> refuse_bad_request(std::shared_ptr<session_state> const& state, error_code ec, bool first) {
@@ -302,24 +302,24 @@ struct server::impl {
   }
 
   // Answers the upgrade request: a refusal (nothing returned) or 101.
-  net::awaitable<std::optional<upgrade_ticket>> upgrade(std::shared_ptr<session_state> state,
-                                                        http::request<http::string_body> const& req, request r,
-                                                        boost::beast::flat_buffer& buffer) {
+  net::awaitable<std::unique_ptr<upgrade_ticket>> upgrade(std::shared_ptr<session_state> state,
+                                                          http::request<http::string_body> const& req, request r,
+                                                          boost::beast::flat_buffer& buffer) {
     auto const* route = router_.find_websocket(r.path);
     if (!route) {
       co_await respond(state, refusal(404, "no WebSocket endpoint at this path"), req.version(), false, false);
-      co_return std::nullopt;
+      co_return nullptr;
     }
     if (auto bad = check_upgrade(req)) {
       co_await respond(state, std::move(*bad), req.version(), false, false);
-      co_return std::nullopt;
+      co_return nullptr;
     }
     std::string subprotocol =
         detail::choose_subprotocol(req[http::field::sec_websocket_protocol], route->options.subprotocols);
     if (subprotocol.empty() && route->options.require_subprotocol) {
       co_await respond(state, refusal(400, "none of the offered subprotocols is supported"), req.version(), false,
                        false);
-      co_return std::nullopt;
+      co_return nullptr;
     }
 
     http::response<http::empty_body> accept{http::status::switching_protocols, 11};
@@ -330,38 +330,50 @@ struct server::impl {
     arm_deadline(state, options_.handshake_timeout);
     auto [ec, n] = co_await http::async_write(state->socket, accept, use_tuple);
     disarm_deadline(*state);
-    if (ec) co_return std::nullopt;
+    if (ec) co_return nullptr;
 
     std::string early(static_cast<char const*>(buffer.data().data()), buffer.size());
     r.headers.shrink_to_fit();
-    co_return upgrade_ticket{route, std::move(r), std::move(subprotocol), std::move(early)};
+    // On the heap: the session's frame holds a pointer, not the request.
+    co_return std::make_unique<upgrade_ticket>(upgrade_ticket{route, std::move(r), std::move(subprotocol), std::move(early)});
   }
 
-  net::awaitable<void> serve_websocket(std::shared_ptr<session_state> state, upgrade_ticket ticket) {
+  // Plain functions around the coroutine below keep its frame small: every
+  // temporary of a coroutine lives in its frame for the whole connection.
+  std::shared_ptr<detail::connection> open_websocket(session_state& state, upgrade_ticket& ticket) {
     request const& r = ticket.req;
     detail::connection_config config{detail::role::server, ticket.route->options.websocket, options_.logger,
                                      std::move(ticket.subprotocol), r.remote};
-    auto conn = std::make_shared<detail::connection>(std::move(state->socket), std::move(config));
-    state->ws = conn;
+    auto conn = std::make_shared<detail::connection>(std::move(state.socket), std::move(config));
+    state.ws = conn;
     conn->start(std::move(ticket.early_bytes));
     if (conn->log().enabled(log_level::debug))
       conn->log().log(log_level::debug, conn->id(), "WebSocket open: " + r.remote.to_string() + " " + r.target);
-    if (state->stopping) {
-      co_await conn->close(close_code::going_away, "server stopping");
-      co_return;
-    }
+    return conn;
+  }
 
-    close_code ending = close_code::normal;
-    {
+  close_code handler_failed(detail::connection const& conn, std::exception_ptr failure) {
+    std::string what = "a non-exception";
+    try {
+      std::rethrow_exception(failure);
+    } catch (std::exception const& e) {
+      what = e.what();
+    } catch (...) {
+    }
+    options_.logger.log(log_level::error, conn.id(), "WebSocket handler threw: " + what);
+    return close_code::internal_error;
+  }
+
+  net::awaitable<void> serve_websocket(std::shared_ptr<session_state> state, std::unique_ptr<upgrade_ticket> ticket) {
+    auto conn = open_websocket(*state, *ticket);
+    close_code ending = close_code::going_away;
+    if (!state->stopping) {
+      ending = close_code::normal;
       websocket ws = detail::make_websocket(conn);
       try {
-        co_await ticket.route->handler(ws, r);
-      } catch (std::exception const& e) {
-        options_.logger.log(log_level::error, conn->id(), std::string("WebSocket handler threw: ") + e.what());
-        ending = close_code::internal_error;
+        co_await ticket->route->handler(ws, ticket->req);
       } catch (...) {
-        options_.logger.log(log_level::error, conn->id(), "WebSocket handler threw a non-exception");
-        ending = close_code::internal_error;
+        ending = handler_failed(*conn, std::current_exception());
       }
     }
     co_await conn->close(ending, {});

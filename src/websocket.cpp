@@ -16,6 +16,9 @@ boost::system::error_code no_connection() {
   return make_error_code(net::error::not_connected);
 }
 
+net::awaitable<boost::system::result<message>> read_without_connection() { co_return no_connection(); }
+net::awaitable<boost::system::error_code> fail_without_connection() { co_return no_connection(); }
+
 std::string const empty_string;
 endpoint const empty_endpoint;
 
@@ -43,24 +46,22 @@ websocket make_websocket(std::shared_ptr<connection> const& conn) {
 
 websocket::websocket(std::shared_ptr<detail::connection> impl) noexcept : impl_(std::move(impl)) {}
 
+// Plain functions, not coroutines: the connection's own coroutine is the
+// only frame an operation needs.
 net::awaitable<boost::system::result<message>> websocket::read() {
-  if (!impl_) co_return no_connection();
-  co_return co_await impl_->read();
+  return impl_ ? impl_->read() : read_without_connection();
 }
 
 net::awaitable<boost::system::error_code> websocket::write(std::string_view payload, message_kind kind) {
-  if (!impl_) co_return no_connection();
-  co_return co_await impl_->write(payload, kind);
+  return impl_ ? impl_->write(payload, kind) : fail_without_connection();
 }
 
 net::awaitable<boost::system::error_code> websocket::ping(std::string_view payload) {
-  if (!impl_) co_return no_connection();
-  co_return co_await impl_->ping(payload);
+  return impl_ ? impl_->ping(payload) : fail_without_connection();
 }
 
 net::awaitable<boost::system::error_code> websocket::close(close_code code, std::string_view reason) {
-  if (!impl_) co_return no_connection();
-  co_return co_await impl_->close(code, reason);
+  return impl_ ? impl_->close(code, reason) : fail_without_connection();
 }
 
 bool websocket::is_open() const noexcept { return impl_ && impl_->is_open(); }
