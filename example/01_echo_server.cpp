@@ -22,7 +22,11 @@ constexpr std::string_view page = R"html(<!doctype html>
 <script>
 const log = (line) => { document.getElementById('log').textContent += line + '\n'; };
 const ws = new WebSocket(`ws://${location.host}/echo`);
-ws.onopen = () => { document.getElementById('status').textContent = 'open'; };
+ws.onopen = () => {
+  document.getElementById('status').textContent = 'open';
+  ws.send('hello from the browser');
+  log('sent: hello from the browser');
+};
 ws.onmessage = (e) => log('echo: ' + e.data);
 ws.onclose = (e) => { document.getElementById('status').textContent = `closed (${e.code})`; };
 document.getElementById('form').onsubmit = (e) => {
