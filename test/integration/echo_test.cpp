@@ -4,6 +4,9 @@
 
 #include <boost/asio/detached.hpp>
 
+#include "handshake.hpp"
+
+#include <cstring>
 #include <map>
 
 using namespace test;
@@ -247,6 +250,45 @@ BOOST_AUTO_TEST_CASE(invalid_close_code_from_peer_gets_1002) {
   BOOST_TEST(peer.ended_by_peer());
 }
 
+BOOST_AUTO_TEST_CASE(client_closes_with_1002_when_the_server_masks_its_frames) {
+  // A hand-made server: accepts one upgrade, then sends a masked frame.
+  net::io_context ctx;
+  tcp::acceptor acceptor(ctx, {net::ip::make_address("127.0.0.1"), 0});
+  auto const port = acceptor.local_endpoint().port();
+  std::thread fake_server([&] {
+    tcp::socket socket(ctx);
+    acceptor.accept(socket);
+    net::streambuf request;
+    net::read_until(socket, request, "\r\n\r\n");
+    std::string const head(static_cast<char const*>(request.data().data()), request.size());
+    auto const at = head.find("Sec-WebSocket-Key: ") + 19;
+    auto const key = head.substr(at, head.find("\r\n", at) - at);
+    std::string const reply = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                              "Sec-WebSocket-Accept: " + tether::detail::accept_key(key) + "\r\n\r\n";
+    net::write(socket, net::buffer(reply));
+    net::write(socket, net::buffer(raw_client::encode(opcode::text, "masked!", true, true)));
+    char buffer[64];
+    boost::system::error_code ec;
+    std::string received;
+    while (!ec) received.append(buffer, socket.read_some(net::buffer(buffer), ec));
+    // The client's close frame is masked: its code is in bytes 6 and 7.
+    BOOST_TEST(received.size() >= 8u);
+    if (received.size() >= 8) {
+      tether::detail::mask_key key_bytes;
+      std::memcpy(key_bytes.data(), received.data() + 2, 4);
+      std::string code = received.substr(6, 2);
+      tether::detail::apply_mask({code.data(), 2}, key_bytes, 0);
+      BOOST_TEST(((static_cast<unsigned char>(code[0]) << 8) | static_cast<unsigned char>(code[1])) == 1002);
+    }
+  });
+  run_client([&]() -> net::awaitable<void> {
+    auto ws = (co_await tether::connect("ws://127.0.0.1:" + std::to_string(port) + "/", quiet_client())).value();
+    auto msg = co_await ws.read();
+    BOOST_TEST((msg.error() == tether::error::protocol_error));
+  });
+  fake_server.join();
+}
+
 BOOST_AUTO_TEST_CASE(unmasked_client_frame_gets_1002) {
   running_server server(echo_app());
   raw_client peer(server.port());
@@ -274,6 +316,30 @@ BOOST_AUTO_TEST_CASE(plain_http_routes_and_refusals) {
   BOOST_TEST(wrong_version.rfind("HTTP/1.1 400", 0) == 0u);
   BOOST_TEST(wrong_version.find("Sec-WebSocket-Version: 13") != std::string::npos);
   BOOST_TEST(ask("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n").rfind("HTTP/1.1 405", 0) == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(oversize_headers_get_431_and_oversize_bodies_413) {
+  running_server server(echo_app(), {.max_header_bytes = 1024, .max_body_bytes = 100});
+  auto ask = [&](std::string const& request) {
+    raw_client peer(server.port(), "", false);
+    peer.send_raw(request);
+    return peer.read_http_head();
+  };
+  BOOST_TEST(ask("GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(2000, 'a') + "\r\n\r\n").rfind("HTTP/1.1 431", 0) ==
+             0u);
+  BOOST_TEST(ask("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 500\r\n\r\n" + std::string(500, 'b'))
+                 .rfind("HTTP/1.1 413", 0) == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(head_is_answered_from_get_without_a_body) {
+  running_server server(echo_app());
+  raw_client peer(server.port(), "", false);
+  peer.send_raw("HEAD / HTTP/1.1\r\nHost: x\r\n\r\nGET /nothing HTTP/1.1\r\nHost: x\r\n\r\n");
+  auto const head = peer.read_http_head();
+  BOOST_TEST(head.rfind("HTTP/1.1 200", 0) == 0u);
+  BOOST_TEST(head.find("Content-Length: 13") != std::string::npos);
+  // The next bytes are the second response, not a body.
+  BOOST_TEST(peer.read_http_head().rfind("HTTP/1.1 404", 0) == 0u);
 }
 
 BOOST_AUTO_TEST_CASE(keep_alive_serves_several_requests_on_one_connection) {
