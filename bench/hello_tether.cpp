@@ -1,0 +1,24 @@
+// The compile-time subject of scripts/bench: a hello-world Tether server,
+// compiled with the same flags as beast_echo.cpp. Also the Tether server
+// that scripts/bench measures (single-threaded, logging off).
+#include <tether/tether.hpp>
+
+#include <cstdlib>
+#include <string_view>
+
+namespace net = boost::asio;
+
+net::awaitable<void> echo(tether::websocket& ws, tether::request const&) {
+  while (auto msg = co_await ws.read())
+    if (co_await ws.write(*msg)) break;
+}
+
+int main(int argc, char** argv) {
+  tether::server_options options{.port = 9001, .logger = tether::logger::silent()};
+  if (argc == 3 && std::string_view(argv[1]) == "--port") options.port = static_cast<std::uint16_t>(std::atoi(argv[2]));
+  tether::router app;
+  app.get("/", [](tether::request const&) { return tether::response::html("<p>hi</p>"); });
+  app.websocket("/echo", echo);
+  tether::server server(app, options);
+  return server.run_until_signal();
+}
