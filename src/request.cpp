@@ -1,6 +1,10 @@
 #include <tether/request.hpp>
 
+#include "handshake.hpp"
+
 #include <boost/beast/core/string.hpp>
+#include <boost/url/params_view.hpp>
+#include <boost/url/parse_query.hpp>
 
 namespace tether {
 
@@ -19,6 +23,25 @@ bool request::has_header(std::string_view name) const noexcept {
   for (auto const& field : headers)
     if (boost::beast::iequals(field.name, name)) return true;
   return false;
+}
+
+std::string_view request::param(std::string_view name) const noexcept {
+  for (auto const& [key, value] : params)
+    if (key == name) return value;
+  return {};
+}
+
+std::optional<std::string> request::query_value(std::string_view name) const {
+  if (!boost::urls::parse_query(query)) return std::nullopt;  // not a valid query at all
+  boost::urls::encoding_opts form;
+  form.space_as_plus = true;
+  for (auto const& param : boost::urls::params_view(query, form))  // decoded
+    if (param.key == name) return param.has_value ? param.value : std::string();
+  return std::nullopt;
+}
+
+std::vector<std::string_view> request::subprotocols() const {
+  return detail::split_tokens(header("Sec-WebSocket-Protocol"));
 }
 
 }  // namespace tether

@@ -1,47 +1,153 @@
 #include <tether/router.hpp>
 
+#include "handshake.hpp"
+
+#include <boost/url/parse.hpp>
+#include <boost/url/url.hpp>
+
+#include <algorithm>
+#include <cctype>
 #include <stdexcept>
 
 namespace tether {
 
 namespace {
 
-void check_path(std::string const& path, char const* kind) {
-  if (path.empty() || path.front() != '/')
-    throw std::invalid_argument(std::string("tether::router: ") + kind + " route \"" + path +
-                                "\" must start with '/'");
+[[noreturn]] void misconfigured(std::string const& what) {
+  throw std::invalid_argument("tether::router: " + what);
+}
+
+std::string method_token(std::string method, std::string const& pattern) {
+  if (method.empty()) misconfigured("route \"" + pattern + "\" has an empty method");
+  for (char& c : method) {
+    if (!std::isalpha(static_cast<unsigned char>(c)) && c != '-')
+      misconfigured("route \"" + pattern + "\" has an invalid method \"" + method + "\"");
+    c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  }
+  return method;
+}
+
+bool same_pattern(route_pattern const& a, route_pattern const& b) { return a.segments() == b.segments(); }
+
+template <class Route>
+Route const* most_specific(std::vector<Route> const& routes, std::vector<std::string> const& segments) {
+  Route const* best = nullptr;
+  for (auto const& r : routes)
+    if (r.pattern.match(segments) && (!best || route_pattern::more_specific(r.pattern, best->pattern))) best = &r;
+  return best;
+}
+
+void add_allowed(std::string& allow, std::string_view method) {
+  for (auto const token : detail::split_tokens(allow))
+    if (token == method) return;
+  if (!allow.empty()) allow += ", ";
+  allow += method;
 }
 
 }  // namespace
 
-router& router::get(std::string path, http_handler handler) {
-  check_path(path, "HTTP");
-  if (!handler) throw std::invalid_argument("tether::router: HTTP route \"" + path + "\" has no handler");
-  if (!http_.emplace(path, std::move(handler)).second)
-    throw std::invalid_argument("tether::router: duplicate route \"" + path + "\"");
+void router::check_shape(route_pattern const& pattern) const {
+  auto clash = [&](route_pattern const& other) {
+    if (pattern.same_shape(other) && !same_pattern(pattern, other))
+      misconfigured("routes \"" + other.source() + "\" and \"" + pattern.source() +
+                    "\" differ only in parameter names");
+  };
+  for (auto const& r : http_) clash(r.pattern);
+  for (auto const& r : websocket_) clash(r.pattern);
+}
+
+router& router::add_http(http_route route) {
+  check_shape(route.pattern);
+  for (auto const& r : http_)
+    if (r.method == route.method && same_pattern(r.pattern, route.pattern) && r.options.origins == route.options.origins)
+      misconfigured("duplicate route " + route.method + " \"" + route.pattern.source() + "\"");
+  http_.push_back(std::move(route));
   return *this;
 }
 
-router& router::websocket(std::string path, websocket_handler handler, endpoint_options options) {
-  check_path(path, "WebSocket");
-  if (!handler)
-    throw std::invalid_argument("tether::router: WebSocket route \"" + path + "\" has no handler");
+router& router::get(std::string pattern, http_handler handler, http_options options) {
+  return route("GET", std::move(pattern), std::move(handler), std::move(options));
+}
+
+router& router::get(std::string pattern, async_http_handler handler, http_options options) {
+  return route("GET", std::move(pattern), std::move(handler), std::move(options));
+}
+
+router& router::route(std::string method, std::string pattern, http_handler handler, http_options options) {
+  if (!handler) misconfigured("HTTP route \"" + pattern + "\" has no handler");
+  auto verb = method_token(std::move(method), pattern);
+  return add_http({std::move(verb), route_pattern(std::move(pattern)), std::move(handler), {}, std::move(options)});
+}
+
+router& router::route(std::string method, std::string pattern, async_http_handler handler, http_options options) {
+  if (!handler) misconfigured("HTTP route \"" + pattern + "\" has no handler");
+  auto verb = method_token(std::move(method), pattern);
+  return add_http({std::move(verb), route_pattern(std::move(pattern)), {}, std::move(handler), std::move(options)});
+}
+
+router& router::websocket(std::string pattern, websocket_handler handler, endpoint_options options) {
+  if (!handler) misconfigured("WebSocket route \"" + pattern + "\" has no handler");
   if (options.require_subprotocol && options.subprotocols.empty())
-    throw std::invalid_argument("tether::router: WebSocket route \"" + path +
-                                "\" requires a subprotocol but lists none");
-  if (!websocket_.emplace(path, websocket_route{std::move(handler), std::move(options)}).second)
-    throw std::invalid_argument("tether::router: duplicate route \"" + path + "\"");
+    misconfigured("WebSocket route \"" + pattern + "\" requires a subprotocol but lists none");
+  route_pattern parsed(std::move(pattern));
+  check_shape(parsed);
+  for (auto const& r : websocket_)
+    if (same_pattern(r.pattern, parsed) && r.options.origins == options.origins)
+      misconfigured("duplicate WebSocket route \"" + parsed.source() + "\"");
+  websocket_.push_back({std::move(parsed), std::move(handler), std::move(options)});
   return *this;
 }
 
-http_handler const* router::find_http(std::string_view path) const {
-  auto const it = http_.find(path);
-  return it == http_.end() ? nullptr : &it->second;
-}
+router::decision router::dispatch(request& req, bool upgrade, bool secure) const {
+  using outcome = decision::outcome;
+  // Percent-decoding and dot-segment removal happen once, here; patterns
+  // and handlers only ever see the result.
+  auto parsed = boost::urls::parse_origin_form(req.target);
+  if (!parsed) return {outcome::bad_target};
+  boost::urls::url url(*parsed);
+  url.normalize_path();
+  req.path = url.encoded_path().empty() ? std::string("/") : std::string(url.encoded_path());
+  std::vector<std::string> segments;
+  for (auto const segment : url.segments()) segments.emplace_back(segment);
+  std::string_view const origin = req.header("Origin");
+  std::string_view const host = req.header("Host");
 
-router::websocket_route const* router::find_websocket(std::string_view path) const {
-  auto const it = websocket_.find(path);
-  return it == websocket_.end() ? nullptr : &it->second;
+  if (upgrade) {
+    auto const* best = most_specific(websocket_, segments);
+    if (!best) return {outcome::not_found};
+    for (auto const& r : websocket_) {
+      if (same_pattern(r.pattern, best->pattern) && r.options.origins.admits(origin, host, secure)) {
+        r.pattern.match(segments, &req.params);
+        return {outcome::websocket, nullptr, &r};
+      }
+    }
+    return {outcome::forbidden_origin};
+  }
+
+  auto const* best = most_specific(http_, segments);
+  if (!best) {
+    if (most_specific(websocket_, segments)) return {outcome::upgrade_required};
+    return {outcome::not_found};
+  }
+  // An explicit HEAD route first; otherwise HEAD is answered by GET.
+  std::string allow;
+  bool method_known = false;
+  for (std::string_view wanted : {std::string_view(req.method), std::string_view(req.method == "HEAD" ? "GET" : "")}) {
+    if (wanted.empty()) break;
+    for (auto const& r : http_) {
+      if (!same_pattern(r.pattern, best->pattern)) continue;
+      add_allowed(allow, r.method);
+      if (r.method == "GET") add_allowed(allow, "HEAD");
+      if (r.method != wanted) continue;
+      method_known = true;
+      if (r.options.origins.admits(origin, host, secure)) {
+        r.pattern.match(segments, &req.params);
+        return {outcome::http, &r, nullptr};
+      }
+    }
+  }
+  if (!method_known) return {outcome::method_not_allowed, nullptr, nullptr, std::move(allow)};
+  return {outcome::forbidden_origin};
 }
 
 }  // namespace tether

@@ -223,10 +223,22 @@ struct server::impl {
       first = false;
       auto& req = parser.get();
       request r = to_request(req, remote);
-      if (detail::has_token(req[http::field::upgrade], "websocket"))
-        co_return co_await upgrade(state, req, std::move(r), buffer);
+      bool const wants_upgrade = detail::has_token(req[http::field::upgrade], "websocket");
+      auto const decision = router_.dispatch(r, wants_upgrade);
+      if (wants_upgrade) {
+        if (decision.websocket) co_return co_await upgrade(state, req, std::move(r), *decision.websocket, buffer);
+        co_await respond(state, refusal_for(decision, true), req.version(), false, false);
+        co_return nullptr;
+      }
       bool const keep_alive = req.keep_alive() && !state->stopping;
-      if (!co_await respond(state, dispatch_http(r), req.version(), keep_alive, r.method == "HEAD"))
+      // Not a conditional expression: g++ 12 destroys the result of a
+      // co_await inside ?: too early.
+      response res;
+      if (decision.http)
+        res = co_await call_http_handler(*decision.http, r);
+      else
+        res = refusal_for(decision, false);
+      if (!co_await respond(state, std::move(res), req.version(), keep_alive, r.method == "HEAD"))
         co_return nullptr;
       if (!keep_alive) break;
     }
@@ -251,23 +263,40 @@ struct server::impl {
       co_await respond(state, refusal(400, "malformed request: " + ec.message()), 11, false, false);
   }
 
-  response dispatch_http(request const& r) {
-    auto const* handler = router_.find_http(r.path);
-    if (!handler) {
-      if (router_.find_websocket(r.path)) {
+  static response refusal_for(router::decision const& decision, bool upgrade) {
+    using outcome = router::decision::outcome;
+    switch (decision.result) {
+      case outcome::bad_target:
+        return refusal(400, "malformed request target");
+      case outcome::forbidden_origin:
+        return refusal(403, "this origin may not use this endpoint");
+      case outcome::method_not_allowed: {
+        auto res = refusal(405, "method not allowed");
+        res.headers.push_back({"Allow", decision.allow});
+        return res;
+      }
+      case outcome::upgrade_required: {
         auto res = refusal(426, "this path speaks WebSocket only");
         res.headers.push_back({"Upgrade", "websocket"});
         res.headers.push_back({"Connection", "Upgrade"});
         return res;
       }
-      return refusal(404, "not found");
+      default:
+        return refusal(404, upgrade ? "no WebSocket endpoint at this path" : "not found");
     }
-    if (r.method != "GET" && r.method != "HEAD") {
-      auto res = refusal(405, "method not allowed");
-      res.headers.push_back({"Allow", "GET, HEAD"});
-      return res;
+  }
+
+  // A handler that throws gets a 500 and a log line; the server goes on.
+  net::awaitable<response> call_http_handler(router::http_route const& route, request const& r) {
+    std::exception_ptr failure;
+    try {
+      if (route.handler) co_return route.handler(r);
+      co_return co_await route.async_handler(r);
+    } catch (...) {
+      failure = std::current_exception();
     }
-    return (*handler)(r);
+    log_failure("HTTP handler for " + r.method + " " + r.path, 0, failure);
+    co_return refusal(500, "internal server error");
   }
 
   // Returns false when the connection cannot go on.
@@ -304,12 +333,9 @@ struct server::impl {
   // Answers the upgrade request: a refusal (nothing returned) or 101.
   net::awaitable<std::unique_ptr<upgrade_ticket>> upgrade(std::shared_ptr<session_state> state,
                                                           http::request<http::string_body> const& req, request r,
+                                                          router::websocket_route const& endpoint,
                                                           boost::beast::flat_buffer& buffer) {
-    auto const* route = router_.find_websocket(r.path);
-    if (!route) {
-      co_await respond(state, refusal(404, "no WebSocket endpoint at this path"), req.version(), false, false);
-      co_return nullptr;
-    }
+    auto const* route = &endpoint;
     if (auto bad = check_upgrade(req)) {
       co_await respond(state, std::move(*bad), req.version(), false, false);
       co_return nullptr;
@@ -352,7 +378,7 @@ struct server::impl {
     return conn;
   }
 
-  close_code handler_failed(detail::connection const& conn, std::exception_ptr failure) {
+  void log_failure(std::string const& who, std::uint64_t connection, std::exception_ptr failure) {
     std::string what = "a non-exception";
     try {
       std::rethrow_exception(failure);
@@ -360,8 +386,7 @@ struct server::impl {
       what = e.what();
     } catch (...) {
     }
-    options_.logger.log(log_level::error, conn.id(), "WebSocket handler threw: " + what);
-    return close_code::internal_error;
+    options_.logger.log(log_level::error, connection, who + " threw: " + what);
   }
 
   net::awaitable<void> serve_websocket(std::shared_ptr<session_state> state, std::unique_ptr<upgrade_ticket> ticket) {
@@ -373,7 +398,8 @@ struct server::impl {
       try {
         co_await ticket->route->handler(ws, ticket->req);
       } catch (...) {
-        ending = handler_failed(*conn, std::current_exception());
+        log_failure("WebSocket handler for " + ticket->req.path, conn->id(), std::current_exception());
+        ending = close_code::internal_error;
       }
     }
     co_await conn->close(ending, {});

@@ -3,6 +3,7 @@
 // upgrade request of a WebSocket.
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -25,16 +26,26 @@ struct header_field {
 struct request {
   std::string method{};  ///< "GET", "POST", ...
   std::string target{};  ///< as sent: path and query, percent-encoded
-  std::string path{};    ///< target without the query
+  std::string path{};    ///< the path, normalised ("." and ".." resolved), still percent-encoded
   std::string query{};   ///< after '?', still encoded; empty when absent
   std::vector<header_field> headers{};
   std::string body{};
   endpoint remote{};
+  /// The route's {name} parameters, percent-decoded; "*" holds what the
+  /// trailing wildcard matched.
+  std::vector<std::pair<std::string, std::string>> params{};
 
   /// The first header with this name (case-insensitive); empty if absent.
   std::string_view header(std::string_view name) const noexcept;
   bool has_header(std::string_view name) const noexcept;
   std::string_view origin() const noexcept { return header("Origin"); }
+  /// A route parameter by name; empty if the route has none of that name.
+  std::string_view param(std::string_view name) const noexcept;
+  /// The first query parameter of this name, percent-decoded ('+' is a
+  /// space); nothing if absent.
+  std::optional<std::string> query_value(std::string_view name) const;
+  /// The subprotocols the client offered (Sec-WebSocket-Protocol), in order.
+  std::vector<std::string_view> subprotocols() const;
 };
 
 }  // namespace tether

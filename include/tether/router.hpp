@@ -1,25 +1,37 @@
 #pragma once
-// Dispatches requests by target to HTTP handlers and WebSocket endpoints.
+// Dispatches requests by target pattern, method and origin to HTTP handlers
+// and WebSocket endpoints.
 
 #include <tether/options.hpp>
+#include <tether/origin.hpp>
 #include <tether/request.hpp>
 #include <tether/response.hpp>
+#include <tether/route_pattern.hpp>
 #include <tether/websocket.hpp>
 
 #include <boost/asio/awaitable.hpp>
 
 #include <functional>
-#include <map>
 #include <string>
 #include <vector>
 
 namespace tether {
 
 using http_handler = std::function<response(request const&)>;
+using async_http_handler = std::function<boost::asio::awaitable<response>(request const&)>;
 using websocket_handler =
     std::function<boost::asio::awaitable<void>(websocket&, request const&)>;
 
+struct http_options {
+  /// HTTP routes answer any origin unless told otherwise: browsers already
+  /// keep other sites from reading the responses.
+  origin_policy origins = origin_policy::any();
+};
+
 struct endpoint_options {
+  /// Same-site by default: no Origin (non-browser clients), or an Origin
+  /// whose host and port match the Host header. Others get 403.
+  origin_policy origins = origin_policy::same_site();
   /// Subprotocols this endpoint speaks, in order of preference; the first
   /// one the client also offers is chosen. Empty: none is chosen.
   std::vector<std::string> subprotocols{};
@@ -28,27 +40,66 @@ struct endpoint_options {
   websocket_options websocket{};
 };
 
-/// Routes match the request path exactly (patterns come later). A path may
-/// have both an HTTP handler (for plain requests) and a WebSocket endpoint
-/// (for upgrades); a plain request to a WebSocket-only path gets 426.
-/// Misconfiguration throws std::invalid_argument naming the route.
+/// Patterns have static segments, {name} parameters and a trailing "*"
+/// (any rest, also empty). The most specific matching pattern wins,
+/// whatever the order of registration; among routes with that same pattern
+/// the first one registered whose method and origin policy admit the
+/// request is chosen. A path may have HTTP routes (plain requests) and
+/// WebSocket endpoints (upgrades).
+///
+/// Misconfiguration throws std::invalid_argument naming the route: a
+/// malformed pattern, two patterns that differ only in parameter names, or
+/// the same pattern, method and origin policy twice.
 /// Thread safety: configure before the server starts; read-only afterwards.
 class router {
  public:
-  struct websocket_route {
-    websocket_handler handler;
-    endpoint_options options;
+  struct http_route {
+    std::string method{};  // upper case, as on the wire
+    route_pattern pattern;
+    http_handler handler{};  // one of these two is set
+    async_http_handler async_handler{};
+    http_options options{};
   };
 
-  router& get(std::string path, http_handler handler);
-  router& websocket(std::string path, websocket_handler handler, endpoint_options options = {});
+  struct websocket_route {
+    route_pattern pattern;
+    websocket_handler handler{};
+    endpoint_options options{};
+  };
 
-  http_handler const* find_http(std::string_view path) const;
-  websocket_route const* find_websocket(std::string_view path) const;
+  router& get(std::string pattern, http_handler handler, http_options options = {});
+  router& get(std::string pattern, async_http_handler handler, http_options options = {});
+  router& route(std::string method, std::string pattern, http_handler handler, http_options options = {});
+  router& route(std::string method, std::string pattern, async_http_handler handler, http_options options = {});
+  router& websocket(std::string pattern, websocket_handler handler, endpoint_options options = {});
+
+  /// What dispatch decided for one request.
+  struct decision {
+    enum class outcome : std::uint8_t {
+      http,                ///< `http` is set
+      websocket,           ///< `websocket` is set
+      not_found,           ///< 404
+      method_not_allowed,  ///< 405; `allow` lists the methods
+      forbidden_origin,    ///< 403
+      upgrade_required,    ///< 426: a plain request to a WebSocket-only path
+      bad_target,          ///< 400: the target is not an origin-form path
+    };
+    outcome result = outcome::not_found;
+    http_route const* http = nullptr;
+    websocket_route const* websocket = nullptr;
+    std::string allow{};
+  };
+
+  /// Fills req.path and req.params. `upgrade`: the request asks for a
+  /// WebSocket; `secure`: it came over TLS.
+  decision dispatch(request& req, bool upgrade, bool secure = false) const;
 
  private:
-  std::map<std::string, http_handler, std::less<>> http_;
-  std::map<std::string, websocket_route, std::less<>> websocket_;
+  router& add_http(http_route route);
+  void check_shape(route_pattern const& pattern) const;
+
+  std::vector<http_route> http_;
+  std::vector<websocket_route> websocket_;
 };
 
 }  // namespace tether
