@@ -104,11 +104,19 @@ router::decision router::dispatch(request& req, bool upgrade, bool secure) const
   // and handlers only ever see the result.
   auto parsed = boost::urls::parse_origin_form(req.target);
   if (!parsed) return {outcome::bad_target};
-  boost::urls::url url(*parsed);
-  url.normalize_path();
-  req.path = url.encoded_path().empty() ? std::string("/") : std::string(url.encoded_path());
   std::vector<std::string> segments;
-  for (auto const segment : url.segments()) segments.emplace_back(segment);
+  for (auto const segment : parsed->segments()) {  // percent-decoded
+    if (segment == ".") continue;
+    if (segment == "..") {
+      if (!segments.empty()) segments.pop_back();  // never above the root
+      continue;
+    }
+    segments.emplace_back(segment);
+  }
+  boost::urls::url normal;
+  normal.set_path_absolute(true);
+  for (auto const& segment : segments) normal.segments().push_back(segment);
+  req.path = std::string(normal.encoded_path());
   std::string_view const origin = req.header("Origin");
   std::string_view const host = req.header("Host");
 

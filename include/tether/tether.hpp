@@ -7,8 +7,10 @@
 #include <tether/logger.hpp>
 #include <tether/message.hpp>
 #include <tether/options.hpp>
+#include <tether/origin.hpp>
 #include <tether/request.hpp>
 #include <tether/response.hpp>
+#include <tether/route_pattern.hpp>
 #include <tether/router.hpp>
 #include <tether/server.hpp>
 #include <tether/websocket.hpp>

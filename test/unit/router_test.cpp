@@ -1,0 +1,240 @@
+// Route patterns, precedence, decoding and origin policies, without sockets.
+#define BOOST_TEST_MODULE router
+#include <boost/test/unit_test.hpp>
+
+#include <tether/router.hpp>
+
+#include <string>
+#include <vector>
+
+using tether::origin_policy;
+using tether::request;
+using tether::response;
+using tether::route_pattern;
+using outcome = tether::router::decision::outcome;
+
+namespace {
+
+response named(std::string name) { return response::text(std::move(name)); }
+
+tether::http_handler says(std::string name) {
+  return [name](request const&) { return named(name); };
+}
+
+boost::asio::awaitable<void> nothing(tether::websocket&, request const&) { co_return; }
+
+struct routed {
+  outcome result;
+  std::string body;  // the chosen HTTP handler's name
+  request req;
+};
+
+routed dispatch(tether::router const& app, std::string target, std::string method = "GET", bool upgrade = false,
+                std::string origin = "", std::string host = "example.org") {
+  request req;
+  req.method = method;
+  req.target = target;
+  req.headers.push_back({"Host", host});
+  if (!origin.empty()) req.headers.push_back({"Origin", origin});
+  auto const d = app.dispatch(req, upgrade);
+  routed out{d.result, {}, req};
+  if (d.http) out.body = d.http->handler(req).body;
+  if (d.result == outcome::method_not_allowed) out.body = d.allow;
+  return out;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(patterns)
+
+BOOST_AUTO_TEST_CASE(malformed_patterns_throw_naming_the_route) {
+  for (char const* bad : {"", "rooms", "/a/{}", "/a/{x", "/a/x}", "/a/*/b", "/a/b*", "/{x}/{x}", "/a/{x}y"}) {
+    try {
+      route_pattern p(bad);
+      BOOST_ERROR("accepted \"" << bad << "\"");
+    } catch (std::invalid_argument const& e) {
+      BOOST_TEST(std::string(e.what()).find(std::string("\"") + bad + "\"") != std::string::npos, e.what());
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(matching_table) {
+  struct row {
+    char const* pattern;
+    std::vector<std::string> segments;
+    bool matches;
+  };
+  std::vector<row> const table{
+      {"/", {}, true},
+      {"/", {"a"}, false},
+      {"/a", {"a"}, true},
+      {"/a", {"a", ""}, false},  // a trailing slash is a different target
+      {"/a/{x}", {"a", "1"}, true},
+      {"/a/{x}", {"a"}, false},
+      {"/a/*", {"a"}, true},  // the wildcard may match nothing
+      {"/a/*", {"a", "b", "c"}, true},
+      {"/a/*", {"b"}, false},
+      {"/{x}/{y}", {"1", "2"}, true},
+      {"/{x}/{y}", {"1", "2", "3"}, false},
+  };
+  for (auto const& r : table)
+    BOOST_TEST(route_pattern(r.pattern).match(r.segments) == r.matches, r.pattern << " on " << r.segments.size());
+  std::vector<std::pair<std::string, std::string>> params;
+  BOOST_TEST(route_pattern("/files/{user}/*").match({"files", "ann", "x", "y.txt"}, &params));
+  BOOST_TEST((params == std::vector<std::pair<std::string, std::string>>{{"user", "ann"}, {"*", "x/y.txt"}}));
+}
+
+BOOST_AUTO_TEST_CASE(the_most_specific_route_wins_whatever_the_order) {
+  for (bool reversed : {false, true}) {
+    std::vector<std::pair<char const*, char const*>> routes{
+        {"/*", "catch-all"}, {"/rooms/*", "rooms-any"}, {"/rooms/{room}", "room"}, {"/rooms/lobby", "lobby"},
+        {"/rooms/{room}/info", "room-info"}};
+    if (reversed) std::reverse(routes.begin(), routes.end());
+    tether::router app;
+    for (auto const& [pattern, name] : routes) app.get(pattern, says(name));
+    BOOST_TEST(dispatch(app, "/rooms/lobby").body == "lobby");
+    BOOST_TEST(dispatch(app, "/rooms/kitchen").body == "room");
+    BOOST_TEST(dispatch(app, "/rooms/kitchen/info").body == "room-info");
+    BOOST_TEST(dispatch(app, "/rooms/kitchen/other").body == "rooms-any");
+    BOOST_TEST(dispatch(app, "/rooms").body == "rooms-any");
+    BOOST_TEST(dispatch(app, "/elsewhere").body == "catch-all");
+  }
+}
+
+BOOST_AUTO_TEST_CASE(targets_are_decoded_and_normalised_once) {
+  tether::router app;
+  app.get("/rooms/{room}", says("room"));
+  app.get("/files/*", says("files"));
+  auto r = dispatch(app, "/rooms/caf%C3%A9?x=1");
+  BOOST_TEST(r.body == "room");
+  BOOST_TEST(r.req.param("room") == "café");
+  BOOST_TEST(dispatch(app, "/rooms/a%2Fb").req.param("room") == "a/b");  // an encoded slash stays in its segment
+  BOOST_TEST(dispatch(app, "/files/../rooms/x").body == "room");
+  auto const up = dispatch(app, "/files/../../../etc/passwd");
+  BOOST_TEST(up.req.path == "/etc/passwd");  // dot segments never climb above the root
+  BOOST_TEST((up.result == outcome::not_found));
+  BOOST_TEST((dispatch(app, "http://example.org/rooms/x").result == outcome::bad_target));
+  BOOST_TEST((dispatch(app, "/rooms/%zz").result == outcome::bad_target));
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(dispatch_rules)
+
+BOOST_AUTO_TEST_CASE(methods_head_and_405_with_allow) {
+  tether::router app;
+  app.get("/item", says("get"));
+  app.route("post", "/item", says("post"));
+  app.route("HEAD", "/explicit-head", says("head"));
+  BOOST_TEST(dispatch(app, "/item", "POST").body == "post");
+  BOOST_TEST(dispatch(app, "/item", "HEAD").body == "get");
+  BOOST_TEST(dispatch(app, "/explicit-head", "HEAD").body == "head");
+  auto const refused = dispatch(app, "/item", "DELETE");
+  BOOST_TEST((refused.result == outcome::method_not_allowed));
+  BOOST_TEST(refused.body == "GET, HEAD, POST");
+}
+
+BOOST_AUTO_TEST_CASE(websocket_paths_answer_426_to_plain_requests_and_404_to_unknown_upgrades) {
+  tether::router app;
+  app.websocket("/ws/{room}", nothing);
+  app.get("/page", says("page"));
+  BOOST_TEST((dispatch(app, "/ws/x").result == outcome::upgrade_required));
+  BOOST_TEST((dispatch(app, "/ws/x", "GET", true).result == outcome::websocket));
+  BOOST_TEST((dispatch(app, "/page", "GET", true).result == outcome::not_found));
+  BOOST_TEST(dispatch(app, "/ws/kitchen", "GET", true).req.param("room") == "kitchen");
+}
+
+BOOST_AUTO_TEST_CASE(the_same_target_routes_by_origin) {
+  tether::router app;
+  app.get("/feed", says("partner"), {.origins = origin_policy::allow({"https://partner.example"})});
+  app.get("/feed", says("public"));
+  BOOST_TEST(dispatch(app, "/feed", "GET", false, "https://partner.example").body == "partner");
+  BOOST_TEST(dispatch(app, "/feed", "GET", false, "https://other.example").body == "public");
+  tether::router ws;
+  ws.websocket("/live", nothing, {.origins = origin_policy::allow({"https://*.example.org"})});
+  BOOST_TEST((dispatch(ws, "/live", "GET", true, "https://evil.example").result == outcome::forbidden_origin));
+  BOOST_TEST((dispatch(ws, "/live", "GET", true, "https://app.example.org").result == outcome::websocket));
+}
+
+BOOST_AUTO_TEST_CASE(misconfiguration_throws_at_setup) {
+  tether::router app;
+  app.get("/a/{x}", says("a"));
+  BOOST_CHECK_THROW(app.get("/a/{x}", says("again")), std::invalid_argument);
+  BOOST_CHECK_THROW(app.get("/a/{y}", says("renamed")), std::invalid_argument);
+  BOOST_CHECK_THROW(app.websocket("/a/{y}", nothing), std::invalid_argument);
+  BOOST_CHECK_THROW(app.route("GE T", "/b", says("b")), std::invalid_argument);
+  app.route("POST", "/a/{x}", says("post"));  // another method is fine
+  app.get("/a/{x}", says("partner"), {.origins = origin_policy::allow({"https://p.example"})});  // another origin too
+  BOOST_CHECK_THROW(origin_policy::allow({"example.org"}), std::invalid_argument);
+  BOOST_CHECK_THROW(origin_policy::allow({"https://example.org/path"}), std::invalid_argument);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(origins)
+
+BOOST_AUTO_TEST_CASE(same_site_table) {
+  struct row {
+    char const* origin;
+    char const* host;
+    bool secure;
+    bool admitted;
+  };
+  std::vector<row> const table{
+      {"", "example.org", false, true},  // not a browser
+      {"http://example.org", "example.org", false, true},
+      {"http://EXAMPLE.org", "example.ORG", false, true},
+      {"https://example.org", "example.org", true, true},
+      {"https://example.org", "example.org", false, false},  // 443 against 80
+      {"http://example.org:8080", "example.org:8080", false, true},
+      {"http://example.org:8080", "example.org", false, false},
+      {"http://example.org:80", "example.org", false, true},
+      {"http://evil.example", "example.org", false, false},
+      {"http://example.org.evil.example", "example.org", false, false},
+      {"null", "example.org", false, false},
+      {"http://[::1]:8080", "[::1]:8080", false, true},
+      {"http://[::1]:8080", "[::2]:8080", false, false},
+      {"not an origin", "example.org", false, false},
+  };
+  auto const policy = origin_policy::same_site();
+  for (auto const& r : table)
+    BOOST_TEST(policy.admits(r.origin, r.host, r.secure) == r.admitted, "'" << r.origin << "' on " << r.host);
+}
+
+BOOST_AUTO_TEST_CASE(allow_list_table) {
+  auto const policy = origin_policy::allow({"https://example.org", "http://127.0.0.1:8080", "https://*.example.net"});
+  struct row {
+    char const* origin;
+    bool admitted;
+  };
+  std::vector<row> const table{
+      {"https://example.org", true},
+      {"https://EXAMPLE.ORG", true},
+      {"https://example.org:443", true},
+      {"http://example.org", false},
+      {"https://example.org:8443", false},
+      {"http://127.0.0.1:8080", true},
+      {"http://127.0.0.1", false},
+      {"https://a.example.net", true},
+      {"https://a.b.example.net", true},
+      {"https://example.net", false},  // the pattern admits subdomains only
+      {"https://badexample.net", false},
+      {"null", false},
+      {"", false},  // an allow list wants a browser origin
+  };
+  for (auto const& r : table) BOOST_TEST(policy.admits(r.origin, "ignored") == r.admitted, "'" << r.origin << "'");
+  BOOST_TEST(origin_policy::any().admits("null", "x"));
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_CASE(query_values_are_decoded) {
+  request req;
+  req.query = "name=J%C3%BCrgen+K&empty&x=1&x=2";
+  BOOST_TEST(req.query_value("name").value() == "Jürgen K");
+  BOOST_TEST(req.query_value("empty").value() == "");
+  BOOST_TEST(req.query_value("x").value() == "1");
+  BOOST_TEST(!req.query_value("missing").has_value());
+  req.headers.push_back({"Sec-WebSocket-Protocol", "chat.v2, chat.v1"});
+  BOOST_TEST(req.subprotocols().size() == 2u);
+}
