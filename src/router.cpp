@@ -126,6 +126,11 @@ router::decision router::dispatch(request& req, bool upgrade, bool secure) const
     for (auto const& r : websocket_) {
       if (same_pattern(r.pattern, best->pattern) && r.options.origins.admits(origin, host, secure)) {
         r.pattern.match(segments, &req.params);
+        if (r.options.token) {
+          auto const token = req.query_value("token");
+          if (!token || token->empty()) return {outcome::token_missing};
+          if (r.options.token->verify(*token, req.path) != url_token::verdict::valid) return {outcome::token_refused};
+        }
         return {outcome::websocket, nullptr, &r};
       }
     }

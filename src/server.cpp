@@ -1,6 +1,7 @@
 #include <tether/server.hpp>
 
 #include "connection.hpp"
+#include "gate.hpp"
 #include "handshake.hpp"
 
 #include <boost/asio/as_tuple.hpp>
@@ -48,6 +49,8 @@ struct session_state {
   bool timed_out = false;
   bool waiting_for_request = false;
   bool stopping = false;
+  bool admitted = false;  // counted by the gate until the session ends
+  endpoint remote;
   std::shared_ptr<detail::connection> ws;
 };
 
@@ -110,7 +113,8 @@ response refusal(int status, std::string text) {
   return response::text(std::move(text) + "\n", status);
 }
 
-endpoint remote_of(tcp::socket const& socket) {
+template <class Socket>
+endpoint remote_of(Socket const& socket) {
   error_code ec;
   auto const ep = socket.remote_endpoint(ec);
   if (ec) return {};
@@ -165,8 +169,15 @@ struct server::impl {
         }
         continue;
       }
+      endpoint remote = remote_of(socket);
+      auto const admission = gate_.admit(remote);
+      if (admission.what == detail::admission::verdict::filtered) {
+        if (options_.logger.enabled(log_level::debug))
+          options_.logger.log(log_level::debug, 0, "accept filter refused " + remote.to_string());
+        continue;  // the socket closes here, before any byte is read
+      }
       connections_.fetch_add(1, std::memory_order_relaxed);
-      net::co_spawn(ctx, session(std::move(socket)), net::detached);
+      net::co_spawn(ctx, session(std::move(socket), std::move(remote), admission), net::detached);
     }
   }
 
@@ -182,29 +193,57 @@ struct server::impl {
     sessions_.erase(key);
   }
 
-  net::awaitable<void> session(tcp::socket socket) {
+  net::awaitable<void> session(tcp::socket socket, endpoint remote, detail::admission admission) {
     auto state = std::make_shared<session_state>(std::move(socket));
+    state->remote = std::move(remote);
+    state->admitted = admission.what == detail::admission::verdict::admit;
     auto const key = enroll(state);
     struct leave {
       impl* self;
       std::uint64_t key;
+      session_state const& state;
       ~leave() {
         self->withdraw(key);
+        if (state.admitted) self->gate_.leave(state.remote.address);
         self->connections_.fetch_sub(1, std::memory_order_relaxed);
       }
-    } const on_exit{this, key};
+    } const on_exit{this, key, *state};
     if (stopping_) co_return;  // enrolled after stop() looked at the registry
 
     try {
-      if (auto ticket = co_await serve_http(state)) co_await serve_websocket(state, std::move(ticket));
+      if (!state->admitted)
+        co_await refuse_connection(state, admission);
+      else if (auto ticket = co_await serve_http(state))
+        co_await serve_websocket(state, std::move(ticket));
     } catch (std::exception const& e) {
       options_.logger.log(log_level::error, 0, std::string("session failed: ") + e.what());
     }
     disarm_deadline(*state);
   }
 
+  // Over a limit: answer at once, without waiting for the request, then
+  // read what the client sends until it closes (briefly), so that our
+  // answer is not lost to a reset.
+  net::awaitable<void> refuse_connection(std::shared_ptr<session_state> state, detail::admission admission) {
+    bool const rate = admission.what == detail::admission::verdict::rate_limited;
+    auto res = rate ? refusal(429, "too many new connections from your address")
+                    : refusal(503, "the server is at its connection limit");
+    res.headers.push_back({"Retry-After", std::to_string(admission.retry_after.count())});
+    if (options_.logger.enabled(log_level::debug))
+      options_.logger.log(log_level::debug, 0, std::to_string(res.status) + " for " + state->remote.to_string());
+    if (!co_await respond(state, std::move(res), 11, false, false)) co_return;
+    error_code ignored;
+    state->socket.shutdown(tcp::socket::shutdown_send, ignored);
+    arm_deadline(state, std::chrono::seconds(1));
+    char sink[512];
+    for (;;) {
+      auto [ec, n] = co_await state->socket.async_read_some(net::buffer(sink), use_tuple);
+      if (ec) break;
+    }
+  }
+
   net::awaitable<std::unique_ptr<upgrade_ticket>> serve_http(std::shared_ptr<session_state> state) {
-    endpoint const remote = remote_of(state->socket);
+    endpoint const& remote = state->remote;
     boost::beast::flat_buffer buffer;
     bool first = true;
     while (!state->stopping) {
@@ -251,7 +290,7 @@ struct server::impl {
     if (ec == http::error::end_of_stream || ec == net::error::operation_aborted) co_return;
     if (state->timed_out) {
       if (first && options_.logger.enabled(log_level::debug))
-        options_.logger.log(log_level::debug, 0, "handshake timeout from " + remote_of(state->socket).to_string());
+        options_.logger.log(log_level::debug, 0, "handshake timeout from " + state->remote.to_string());
       co_return;
     }
     if (ec == net::error::eof || ec == net::error::connection_reset || ec == net::error::bad_descriptor) co_return;
@@ -270,6 +309,10 @@ struct server::impl {
         return refusal(400, "malformed request target");
       case outcome::forbidden_origin:
         return refusal(403, "this origin may not use this endpoint");
+      case outcome::token_missing:
+        return refusal(401, "this endpoint needs a token");
+      case outcome::token_refused:
+        return refusal(403, "the token is expired or not valid for this path");
       case outcome::method_not_allowed: {
         auto res = refusal(405, "method not allowed");
         res.headers.push_back({"Allow", decision.allow});
@@ -480,6 +523,7 @@ struct server::impl {
 
   router router_;
   server_options options_;
+  detail::gate gate_{options_};
   std::vector<std::unique_ptr<net::io_context>> contexts_;
   std::vector<net::executor_work_guard<net::io_context::executor_type>> guards_;
   std::optional<tcp::acceptor> acceptor_;

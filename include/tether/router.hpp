@@ -7,11 +7,13 @@
 #include <tether/request.hpp>
 #include <tether/response.hpp>
 #include <tether/route_pattern.hpp>
+#include <tether/token.hpp>
 #include <tether/websocket.hpp>
 
 #include <boost/asio/awaitable.hpp>
 
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -37,6 +39,10 @@ struct endpoint_options {
   std::vector<std::string> subprotocols{};
   /// Refuse (400) an upgrade that offers none of `subprotocols`.
   bool require_subprotocol = false;
+  /// When set, an upgrade needs ?token=... minted by this signer for the
+  /// request's path: 401 without one, 403 for an expired, tampered or
+  /// foreign one.
+  std::shared_ptr<url_token const> token{};
   websocket_options websocket{};
 };
 
@@ -83,6 +89,8 @@ class router {
       forbidden_origin,    ///< 403
       upgrade_required,    ///< 426: a plain request to a WebSocket-only path
       bad_target,          ///< 400: the target is not an origin-form path
+      token_missing,       ///< 401
+      token_refused,       ///< 403
     };
     outcome result = outcome::not_found;
     http_route const* http = nullptr;

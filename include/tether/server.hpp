@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -23,6 +24,16 @@ struct server_options {
   std::chrono::milliseconds keep_alive_timeout = std::chrono::seconds(30);
   std::size_t max_header_bytes = 16 * 1024;  ///< 431 past this
   std::size_t max_body_bytes = 1024 * 1024;  ///< 413 past this
+  /// Runs on each accepted connection's remote endpoint before any byte is
+  /// read; false closes the connection at once.
+  std::function<bool(endpoint const&)> accept_filter{};
+  std::size_t max_connections = 16384;        ///< open at once; past it new ones get 503
+  std::size_t max_connections_per_ip = 1024;  ///< open at once from one address; past it 503
+  /// New connections per second from one address (a token bucket holding
+  /// up to new_connection_burst_per_ip); past it 429 with Retry-After.
+  /// 0 turns the rate limit off.
+  double new_connections_per_second_per_ip = 0;
+  double new_connection_burst_per_ip = 20;
   /// run_until_signal() passes this to stop() on SIGINT or SIGTERM.
   std::chrono::milliseconds signal_grace = std::chrono::seconds(10);
   tether::logger logger{};

@@ -13,4 +13,5 @@
 #include <tether/route_pattern.hpp>
 #include <tether/router.hpp>
 #include <tether/server.hpp>
+#include <tether/token.hpp>
 #include <tether/websocket.hpp>

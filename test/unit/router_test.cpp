@@ -238,3 +238,29 @@ BOOST_AUTO_TEST_CASE(query_values_are_decoded) {
   req.headers.push_back({"Sec-WebSocket-Protocol", "chat.v2, chat.v1"});
   BOOST_TEST(req.subprotocols().size() == 2u);
 }
+
+BOOST_AUTO_TEST_SUITE(tokens)
+
+BOOST_AUTO_TEST_CASE(minted_tokens_verify_only_for_their_path_and_time) {
+  using verdict = tether::url_token::verdict;
+  using namespace std::chrono_literals;
+  tether::url_token const signer("a secret of enough length");
+  auto const now = std::chrono::system_clock::now();
+  auto const token = signer.mint("/admin", 60s, now);
+  BOOST_TEST((signer.verify(token, "/admin", now) == verdict::valid));
+  BOOST_TEST((signer.verify(token, "/admin", now + 61s) == verdict::expired));
+  BOOST_TEST((signer.verify(token, "/other", now) == verdict::bad_signature));
+  std::string tampered = token;
+  tampered.back() = tampered.back() == '0' ? '1' : '0';
+  BOOST_TEST((signer.verify(tampered, "/admin", now) == verdict::bad_signature));
+  // A later expiry with the old signature is refused too.
+  std::string extended = std::to_string(std::stoll(token) + 3600) + token.substr(token.find('.'));
+  BOOST_TEST((signer.verify(extended, "/admin", now) == verdict::bad_signature));
+  BOOST_TEST((signer.verify("", "/admin", now) == verdict::missing));
+  BOOST_TEST((signer.verify("nodot", "/admin", now) == verdict::malformed));
+  BOOST_TEST((signer.verify("12x.abc", "/admin", now) == verdict::malformed));
+  BOOST_TEST((tether::url_token("another secret, also long").verify(token, "/admin", now) == verdict::bad_signature));
+  BOOST_CHECK_THROW(tether::url_token("short"), std::invalid_argument);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
