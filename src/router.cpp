@@ -1,6 +1,7 @@
 #include <tether/router.hpp>
 
 #include "handshake.hpp"
+#include "static_files.hpp"
 
 #include <boost/url/parse.hpp>
 #include <boost/url/url.hpp>
@@ -96,6 +97,12 @@ router& router::websocket(std::string pattern, websocket_handler handler, endpoi
       misconfigured("duplicate WebSocket route \"" + parsed.source() + "\"");
   websocket_.push_back({std::move(parsed), std::move(handler), std::move(options)});
   return *this;
+}
+
+router& router::files(std::string prefix, std::filesystem::path const& directory, file_options options) {
+  while (!prefix.empty() && prefix.back() == '/') prefix.pop_back();
+  auto origins = options.origins;
+  return route("GET", prefix + "/*", detail::make_file_handler(directory, std::move(options)), {.origins = origins});
 }
 
 router::decision router::dispatch(request& req, bool upgrade, bool secure) const {

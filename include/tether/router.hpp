@@ -12,6 +12,8 @@
 
 #include <boost/asio/awaitable.hpp>
 
+#include <cstdint>
+#include <filesystem>
 #include <functional>
 #include <memory>
 #include <string>
@@ -27,6 +29,15 @@ using websocket_handler =
 struct http_options {
   /// HTTP routes answer any origin unless told otherwise: browsers already
   /// keep other sites from reading the responses.
+  origin_policy origins = origin_policy::any();
+};
+
+struct file_options {
+  std::string index = "index.html";  ///< served for a directory
+  bool serve_dotfiles = false;       ///< names starting with '.' are 404 unless true
+  /// Files are read whole into the response; larger ones get 500.
+  std::uint64_t max_file_bytes = 64 * 1024 * 1024;
+  std::string cache_control{};       ///< sent as Cache-Control when not empty
   origin_policy origins = origin_policy::any();
 };
 
@@ -78,6 +89,13 @@ class router {
   router& route(std::string method, std::string pattern, http_handler handler, http_options options = {});
   router& route(std::string method, std::string pattern, async_http_handler handler, http_options options = {});
   router& websocket(std::string pattern, websocket_handler handler, endpoint_options options = {});
+  /// Serves `directory` under `prefix` ("/static" serves /static/...).
+  /// Names are resolved safely: no "..", no dotfiles by default, and no
+  /// symlink that leads outside the directory. GET and HEAD, with ETag,
+  /// Last-Modified, 304 and single byte ranges (206, 416). Files are read
+  /// synchronously on the connection's thread: keep them modest.
+  /// Throws std::invalid_argument when `directory` is not a directory.
+  router& files(std::string prefix, std::filesystem::path const& directory, file_options options = {});
 
   /// What dispatch decided for one request.
   struct decision {
