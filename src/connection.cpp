@@ -46,6 +46,10 @@ struct exact_allocator {
   bool operator==(exact_allocator<U> const&) const noexcept { return true; }
 };
 
+// What one stored message counts against max_read_queue: a flood of empty
+// messages must fill it too.
+std::size_t inbox_cost(message const& msg) noexcept { return msg.payload.size() + sizeof(message); }
+
 std::string describe_close(close_code code, std::string_view reason) {
   std::string text = std::to_string(static_cast<unsigned>(code));
   if (!reason.empty()) text.append(" \"").append(reason).append("\"");
@@ -94,8 +98,19 @@ void connection::set_error(tether::error why) noexcept {
 // connection then costs one pending wait, not a coroutine frame and a spawn.
 void connection::await_readable() {
   if (read_armed_ || finished_) return;
-  bool const draining = close_received_ || failing_;  // only waiting for the peer's FIN
-  if (!draining && inbox_bytes_ >= config_.options.max_read_queue) return;  // read() resumes us
+  // Once a close frame is on its way, the peer's answer must be read even
+  // if the application no longer reads messages.
+  bool const closing = close_sent_ || close_received_ || failing_;
+  if (!closing && inbox_bytes_ >= config_.options.max_read_queue) {
+    paused_ = true;  // read() resumes us; keep-alive checks wait meanwhile
+    return;
+  }
+  if (paused_) {
+    paused_ = false;
+    last_received_ = clock::now();  // the silence was ours, not the peer's
+    ping_outstanding_ = false;
+    arm_watchdog();
+  }
   read_armed_ = true;
   socket_.async_wait(tcp::socket::wait_read,
                      net::bind_allocator(exact_allocator<void>(),
@@ -159,7 +174,10 @@ bool connection::consume_frames(std::span<char> bytes, std::size_t& used) {
         return true;
       case frame_reader::event::message: {
         message msg = reader_.take_message();
-        inbox_bytes_ += msg.payload.size();
+        // After our close frame, messages nobody will read are dropped
+        // rather than stored past the limit.
+        if (close_sent_ && inbox_bytes_ >= config_.options.max_read_queue) break;
+        inbox_bytes_ += inbox_cost(msg);
         inbox_.push_back(std::move(msg));
         break;
       }
@@ -180,6 +198,7 @@ bool connection::consume_frames(std::span<char> bytes, std::size_t& used) {
 void connection::on_control(frame_reader::event what) {
   if (what == frame_reader::event::pong) {
     ping_outstanding_ = false;
+    arm_watchdog();  // the next keep-alive ping, also when pong_timeout is off
     if (config_.log.enabled(log_level::trace)) config_.log.log(log_level::trace, id_, "pong received");
     return;
   }
@@ -228,24 +247,31 @@ net::awaitable<boost::system::result<message>> connection::read() {
   TETHER_RUN_ON_OWN_EXECUTOR(read())
   if (reading_) co_return make_error_code(tether::error::operation_in_progress);
   reading_ = true;
+  struct done_reading {
+    bool& flag;
+    ~done_reading() { flag = false; }
+  } const guard{reading_};
   for (;;) {
     if (inbox_head_ < inbox_.size()) {
       message msg = std::move(inbox_[inbox_head_++]);
       bool const was_full = inbox_bytes_ >= config_.options.max_read_queue;
-      inbox_bytes_ -= msg.payload.size();
+      inbox_bytes_ -= inbox_cost(msg);
       if (inbox_head_ == inbox_.size()) {
         inbox_.clear();
         inbox_head_ = 0;
+      } else if (inbox_head_ >= 64 && 2 * inbox_head_ >= inbox_.size()) {
+        // A reader that never quite catches up must not grow the vector forever.
+        inbox_.erase(inbox_.begin(), inbox_.begin() + static_cast<std::ptrdiff_t>(inbox_head_));
+        inbox_head_ = 0;
       }
       if (was_full) await_readable();
-      reading_ = false;
       co_return msg;
     }
-    if (close_received_ || failing_ || finished_) {
-      reading_ = false;
-      co_return make_error_code(error_);
-    }
+    if (close_received_ || failing_ || finished_) co_return make_error_code(error_);
     co_await wake_.async_wait(use_tuple);  // any change of state
+    // Cancelled (say by `read() || timer`): leave the messages for the next read.
+    if ((co_await net::this_coro::cancellation_state).cancelled() != net::cancellation_type::none)
+      co_return make_error_code(net::error::operation_aborted);
   }
 }
 
@@ -290,9 +316,10 @@ void connection::queue_close(close_code code, std::string_view reason) {
   }
   data_queue_.push_back(make_frame(opcode::close, payload));
   close_sent_ = true;
-  close_deadline_ = clock::now() + config_.options.close_timeout;
+  if (config_.options.close_timeout.count() > 0) close_deadline_ = clock::now() + config_.options.close_timeout;
   arm_watchdog();
   start_flush();
+  await_readable();  // the peer's answer must be read, even past max_read_queue
 }
 
 void connection::start_flush() {
@@ -358,6 +385,8 @@ net::awaitable<boost::system::error_code> connection::write(std::string_view pay
       co_return make_error_code(error_ == tether::error{} ? tether::error::closed : error_);
     if (queued_bytes_ < config_.options.max_write_queue) break;
     co_await wake_.async_wait(use_tuple);  // any change of state
+    if ((co_await net::this_coro::cancellation_state).cancelled() != net::cancellation_type::none)
+      co_return make_error_code(net::error::operation_aborted);
   }
   data_queue_.push_back(make_frame(kind == message_kind::text ? opcode::text : opcode::binary, payload));
   queued_bytes_ += payload.size();
@@ -383,7 +412,11 @@ net::awaitable<boost::system::error_code> connection::close(close_code code, std
     if (config_.log.enabled(log_level::debug)) log_debug("closing with " + describe_close(code, reason));
     queue_close(code, reason);
   }
-  while (!finished_) co_await wake_.async_wait(use_tuple);  // any change of state
+  while (!finished_) {
+    co_await wake_.async_wait(use_tuple);  // any change of state
+    if ((co_await net::this_coro::cancellation_state).cancelled() != net::cancellation_type::none)
+      co_return make_error_code(net::error::operation_aborted);  // the close goes on without us
+  }
   co_return error_ == tether::error::closed ? error_code{} : make_error_code(error_);
 }
 
@@ -427,7 +460,8 @@ void connection::arm_watchdog() {
   if (finished_) return;
   auto const& o = config_.options;
   auto deadline = close_deadline_;
-  if (!close_sent_ && !close_received_) {
+  // While the pump is paused nothing is read, so silence proves nothing.
+  if (!close_sent_ && !close_received_ && !paused_) {
     if (o.idle_timeout.count() > 0) deadline = std::min(deadline, last_received_ + o.idle_timeout);
     if (ping_outstanding_) {
       if (o.pong_timeout.count() > 0) deadline = std::min(deadline, ping_sent_ + o.pong_timeout);
@@ -452,7 +486,7 @@ void connection::on_watchdog() {
     finish(tether::error::close_timeout);
     return;
   }
-  if (!close_sent_ && !close_received_) {
+  if (!close_sent_ && !close_received_ && !paused_) {
     if (o.idle_timeout.count() > 0 && now >= last_received_ + o.idle_timeout) {
       fail(tether::error::idle_timeout, close_code::going_away);
       return;  // queue_close armed the close deadline

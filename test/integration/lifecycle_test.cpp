@@ -5,6 +5,7 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
 
 #include <atomic>
 #include <stdexcept>
@@ -121,6 +122,61 @@ BOOST_AUTO_TEST_CASE(second_concurrent_read_is_refused) {
     BOOST_TEST((second.error() == tether::error::operation_in_progress));
     co_await ws.close();
   });
+}
+
+BOOST_AUTO_TEST_CASE(read_cancelled_by_a_timer_loses_nothing_and_can_be_repeated) {
+  using namespace boost::asio::experimental::awaitable_operators;
+  tether::router app;
+  app.websocket("/late", [](tether::websocket& ws, tether::request const&) -> net::awaitable<void> {
+    net::steady_timer pause(co_await net::this_coro::executor, 300ms);
+    co_await pause.async_wait(net::use_awaitable);
+    co_await ws.write("late news");
+    co_await ws.read();
+  });
+  running_server server(std::move(app));
+  run_client([&]() -> net::awaitable<void> {
+    auto ws = (co_await tether::connect(server.url("/late"), quiet_client())).value();
+    net::steady_timer timeout(co_await net::this_coro::executor, 50ms);
+    auto first = co_await (ws.read() || timeout.async_wait(net::use_awaitable));
+    BOOST_TEST(first.index() == 1u);  // the timer won
+    auto second = co_await ws.read();
+    BOOST_REQUIRE(second.has_value());
+    BOOST_TEST(second->payload == "late news");
+    co_await ws.close();
+  });
+}
+
+BOOST_AUTO_TEST_CASE(close_completes_cleanly_when_the_handler_never_read_a_full_inbox) {
+  std::promise<boost::system::error_code> closed;
+  tether::router app;
+  app.websocket("/deaf", [&](tether::websocket& ws, tether::request const&) -> net::awaitable<void> {
+    net::steady_timer pause(co_await net::this_coro::executor, 500ms);
+    co_await pause.async_wait(net::use_awaitable);  // the client fills the inbox meanwhile
+    closed.set_value(co_await ws.close());
+  }, {.websocket = {.max_read_queue = 64 * 1024, .close_timeout = 5s}});
+  running_server server(std::move(app));
+  run_client([&]() -> net::awaitable<void> {
+    auto ws = (co_await tether::connect(server.url("/deaf"), quiet_client())).value();
+    std::string const chunk(16 * 1024, 'x');
+    for (int i = 0; i < 32; ++i) co_await ws.write(chunk, tether::message_kind::binary);  // 512 KiB
+    auto msg = co_await ws.read();
+    BOOST_TEST((msg.error() == tether::error::closed));
+  });
+  auto result = closed.get_future();
+  BOOST_REQUIRE(result.wait_for(10s) == std::future_status::ready);
+  auto const ec = result.get();
+  BOOST_TEST(!ec, ec.message());
+}
+
+BOOST_AUTO_TEST_CASE(keep_alive_pings_continue_when_pong_timeout_is_off) {
+  running_server server(echo_app({.websocket = {.ping_interval = 100ms, .pong_timeout = 0ms}}));
+  raw_client peer(server.port());
+  for (int i = 0; i < 3; ++i) {
+    auto ping = peer.read_frame();
+    BOOST_REQUIRE(ping);
+    BOOST_TEST(ping->opcode == 0x9);
+    peer.send(tether::detail::opcode::pong, ping->payload);
+  }
 }
 
 BOOST_AUTO_TEST_SUITE_END()
