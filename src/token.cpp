@@ -3,6 +3,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <openssl/rand.h>
 
 #include <charconv>
 #include <stdexcept>
@@ -11,6 +12,13 @@ namespace tether {
 
 url_token::url_token(std::string secret) : secret_(std::move(secret)) {
   if (secret_.size() < 16) throw std::invalid_argument("tether::url_token: the secret needs at least 16 bytes");
+}
+
+url_token url_token::with_random_secret() {
+  std::string secret(32, '\0');
+  if (RAND_bytes(reinterpret_cast<unsigned char*>(secret.data()), static_cast<int>(secret.size())) != 1)
+    throw std::runtime_error("tether: OpenSSL RAND_bytes failed");
+  return url_token(std::move(secret));
 }
 
 std::string url_token::sign(std::string_view path, std::int64_t expiry) const {

@@ -20,6 +20,9 @@ class url_token {
 
   /// Throws std::invalid_argument for a secret shorter than 16 bytes.
   explicit url_token(std::string secret);
+  /// A signer with 32 random bytes as its secret: tokens are valid only for
+  /// this process (and only for this object).
+  static url_token with_random_secret();
 
   /// A token for `path` (as the router sees it: normalised, percent-encoded)
   /// that expires `lifetime` from `now`.
