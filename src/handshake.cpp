@@ -1,6 +1,5 @@
 #include "handshake.hpp"
 
-#include <boost/beast/core/string.hpp>
 
 #include <openssl/evp.h>
 #include <openssl/rand.h>
@@ -30,6 +29,17 @@ std::string_view trim(std::string_view s) noexcept {
 
 }  // namespace
 
+std::optional<upgrade_refusal> check_upgrade_request(std::string_view method, unsigned http_version,
+                                                     std::string_view connection, std::string_view websocket_version,
+                                                     std::string_view key) {
+  if (method != "GET" || http_version < 11) return upgrade_refusal{400, "a WebSocket upgrade must be an HTTP/1.1 GET"};
+  if (!has_token(connection, "upgrade")) return upgrade_refusal{400, "a WebSocket upgrade needs \"Connection: Upgrade\""};
+  if (websocket_version != "13")
+    return upgrade_refusal{400, "unsupported Sec-WebSocket-Version; this server speaks 13", true};
+  if (!is_valid_client_key(key)) return upgrade_refusal{400, "missing or malformed Sec-WebSocket-Key"};
+  return std::nullopt;
+}
+
 std::string accept_key(std::string_view client_key) {
   std::string input(client_key);
   input.append(websocket_guid);
@@ -57,6 +67,15 @@ bool is_valid_client_key(std::string_view key) noexcept {
   return std::string_view("AQgw").find(key[21]) != std::string_view::npos;
 }
 
+bool iequals(std::string_view a, std::string_view b) noexcept {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; };
+    if (lower(a[i]) != lower(b[i])) return false;
+  }
+  return true;
+}
+
 std::vector<std::string_view> split_tokens(std::string_view value) {
   std::vector<std::string_view> tokens;
   while (!value.empty()) {
@@ -71,7 +90,7 @@ std::vector<std::string_view> split_tokens(std::string_view value) {
 
 bool has_token(std::string_view value, std::string_view token) noexcept {
   for (auto const t : split_tokens(value))
-    if (boost::beast::iequals(t, token)) return true;
+    if (iequals(t, token)) return true;
   return false;
 }
 

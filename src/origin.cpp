@@ -1,9 +1,8 @@
 #include <tether/origin.hpp>
 
-#include <boost/url/parse.hpp>
-
 #include <algorithm>
 #include <cctype>
+#include <charconv>
 #include <optional>
 #include <stdexcept>
 
@@ -26,30 +25,60 @@ struct host_port {
   std::uint16_t port = 0;
 };
 
-// "scheme://host[:port]" with nothing after it; nothing for "null" or junk.
-std::optional<std::pair<std::string, host_port>> parse_origin(std::string_view text) {
-  auto url = boost::urls::parse_absolute_uri(text);
-  if (!url || !url->has_authority() || url->encoded_host().empty() || url->has_userinfo()) return std::nullopt;
-  if (!(url->encoded_path().empty() || url->encoded_path() == "/") || url->has_query()) return std::nullopt;
-  std::string scheme = lower(url->scheme());
-  std::uint16_t port = default_port(scheme);
-  if (url->has_port()) {
-    if (url->port().empty() || url->port_number() == 0) return std::nullopt;
-    port = url->port_number();
-  }
-  return std::pair{std::move(scheme), host_port{lower(url->encoded_host()), port}};
+bool is_host_char(char c) noexcept {
+  return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.' || c == '_' || c == '~';
 }
 
-// A Host header: "host", "host:port", "[v6]" or "[v6]:port".
-std::optional<host_port> parse_host(std::string_view text, bool secure) {
-  auto authority = boost::urls::parse_authority(text);
-  if (!authority || authority->encoded_host().empty() || authority->has_userinfo()) return std::nullopt;
-  host_port out{lower(authority->encoded_host()), static_cast<std::uint16_t>(secure ? 443 : 80)};
-  if (authority->has_port()) {
-    if (authority->port().empty() || authority->port_number() == 0) return std::nullopt;
-    out.port = authority->port_number();
+// "host", "host:port", "[v6]" or "[v6]:port", as in Host headers and
+// origins. Parsed by hand: Boost.URL 1.81 asserts on some malformed input
+// (found by fuzzing), and these two forms are small.
+std::optional<host_port> parse_host_port(std::string_view text, std::uint16_t default_port) {
+  std::string_view host, rest;
+  if (text.starts_with('[')) {
+    auto const close = text.find(']');
+    if (close == std::string_view::npos || close < 2) return std::nullopt;
+    host = text.substr(0, close + 1);
+    for (char c : host.substr(1, host.size() - 2))
+      if (!std::isxdigit(static_cast<unsigned char>(c)) && c != ':' && c != '.') return std::nullopt;
+    rest = text.substr(close + 1);
+  } else {
+    auto const colon = text.find(':');
+    host = text.substr(0, colon);
+    if (host.empty() || !std::all_of(host.begin(), host.end(), is_host_char)) return std::nullopt;
+    rest = colon == std::string_view::npos ? std::string_view{} : text.substr(colon);
+  }
+  host_port out{lower(host), default_port};
+  if (!rest.empty()) {
+    auto const digits = rest.substr(1);
+    unsigned port = 0;
+    auto const [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), port);
+    if (rest[0] != ':' || digits.empty() || digits.size() > 5 || ec != std::errc{} ||
+        end != digits.data() + digits.size() || port == 0 || port > 65535)
+      return std::nullopt;
+    out.port = static_cast<std::uint16_t>(port);
   }
   return out;
+}
+
+// "scheme://host[:port]", optionally with a final "/"; nothing for "null"
+// or anything else.
+std::optional<std::pair<std::string, host_port>> parse_origin(std::string_view text) {
+  auto const separator = text.find("://");
+  if (separator == 0 || separator == std::string_view::npos) return std::nullopt;
+  auto const scheme_text = text.substr(0, separator);
+  if (!std::isalpha(static_cast<unsigned char>(scheme_text[0]))) return std::nullopt;
+  for (char c : scheme_text)
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '+' && c != '-' && c != '.') return std::nullopt;
+  std::string scheme = lower(scheme_text);
+  auto authority = text.substr(separator + 3);
+  if (authority.ends_with('/')) authority.remove_suffix(1);
+  auto where = parse_host_port(authority, default_port(scheme));
+  if (!where) return std::nullopt;
+  return std::pair{std::move(scheme), std::move(*where)};
+}
+
+std::optional<host_port> parse_host(std::string_view text, bool secure) {
+  return parse_host_port(text, secure ? 443 : 80);
 }
 
 }  // namespace
@@ -84,7 +113,8 @@ bool origin_policy::admits(std::string_view origin, std::string_view host, bool 
   if (origin.empty()) return kind_ == kind::same_site;
   auto const parsed = parse_origin(origin);
   if (!parsed) return false;  // "null" and anything unparsable
-  auto const& [scheme, from] = *parsed;
+  auto const& scheme = parsed->first;  // not a structured binding: clang 14 cannot capture those
+  auto const& from = parsed->second;
   if (kind_ == kind::same_site) {
     auto const here = parse_host(host, secure);
     return here && here->host == from.host && here->port == from.port;

@@ -2,7 +2,6 @@
 
 #include "handshake.hpp"
 
-#include <boost/beast/core/string.hpp>
 #include <boost/url/params_view.hpp>
 #include <boost/url/parse_query.hpp>
 
@@ -15,13 +14,13 @@ std::string endpoint::to_string() const {
 
 std::string_view request::header(std::string_view name) const noexcept {
   for (auto const& field : headers)
-    if (boost::beast::iequals(field.name, name)) return field.value;
+    if (detail::iequals(field.name, name)) return field.value;
   return {};
 }
 
 bool request::has_header(std::string_view name) const noexcept {
   for (auto const& field : headers)
-    if (boost::beast::iequals(field.name, name)) return true;
+    if (detail::iequals(field.name, name)) return true;
   return false;
 }
 

@@ -109,6 +109,9 @@ router::decision router::dispatch(request& req, bool upgrade, bool secure) const
   using outcome = decision::outcome;
   // Percent-decoding and dot-segment removal happen once, here; patterns
   // and handlers only ever see the result.
+  // Visible ASCII only (RFC 3986); Boost.URL 1.81 asserts on some control bytes.
+  if (!std::all_of(req.target.begin(), req.target.end(), [](char c) { return c > 0x20 && c < 0x7F; }))
+    return {outcome::bad_target};
   auto parsed = boost::urls::parse_origin_form(req.target);
   if (!parsed) return {outcome::bad_target};
   std::vector<std::string> segments;

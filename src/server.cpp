@@ -358,29 +358,18 @@ struct server::impl {
     co_return !ec;
   }
 
-  std::optional<response> check_upgrade(http::request<http::string_body> const& req) {
-    if (req.method() != http::verb::get || req.version() < 11)
-      return refusal(400, "a WebSocket upgrade must be an HTTP/1.1 GET");
-    if (!detail::has_token(req[http::field::connection], "upgrade"))
-      return refusal(400, "a WebSocket upgrade needs \"Connection: Upgrade\"");
-    if (req[http::field::sec_websocket_version] != "13") {
-      auto res = refusal(400, "unsupported Sec-WebSocket-Version; this server speaks 13");
-      res.headers.push_back({"Sec-WebSocket-Version", "13"});
-      return res;
-    }
-    if (!detail::is_valid_client_key(req[http::field::sec_websocket_key]))
-      return refusal(400, "missing or malformed Sec-WebSocket-Key");
-    return std::nullopt;
-  }
-
   // Answers the upgrade request: a refusal (nothing returned) or 101.
   net::awaitable<std::unique_ptr<upgrade_ticket>> upgrade(std::shared_ptr<session_state> state,
                                                           http::request<http::string_body> const& req, request r,
                                                           router::websocket_route const& endpoint,
                                                           boost::beast::flat_buffer& buffer) {
     auto const* route = &endpoint;
-    if (auto bad = check_upgrade(req)) {
-      co_await respond(state, std::move(*bad), req.version(), false, false);
+    if (auto const bad = detail::check_upgrade_request(req.method_string(), req.version(), req[http::field::connection],
+                                                       req[http::field::sec_websocket_version],
+                                                       req[http::field::sec_websocket_key])) {
+      auto res = refusal(bad->status, std::string(bad->reason));
+      if (bad->offer_version) res.headers.push_back({"Sec-WebSocket-Version", "13"});
+      co_await respond(state, std::move(res), req.version(), false, false);
       co_return nullptr;
     }
     std::string subprotocol =
