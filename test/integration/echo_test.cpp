@@ -316,6 +316,12 @@ BOOST_AUTO_TEST_CASE(plain_http_routes_and_refusals) {
   BOOST_TEST(wrong_version.rfind("HTTP/1.1 400", 0) == 0u);
   BOOST_TEST(wrong_version.find("Sec-WebSocket-Version: 13") != std::string::npos);
   BOOST_TEST(ask("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n").rfind("HTTP/1.1 405", 0) == 0u);
+  BOOST_TEST(ask("GET /echo HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                 "Sec-WebSocket-Version: 13\r\n\r\n")
+                 .rfind("HTTP/1.1 400", 0) == 0u);  // no key
+  BOOST_TEST(ask("GET /echo HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+                 "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+                 .rfind("HTTP/1.1 400", 0) == 0u);  // no Connection: Upgrade
 }
 
 BOOST_AUTO_TEST_CASE(oversize_headers_get_431_and_oversize_bodies_413) {
