@@ -1,0 +1,88 @@
+// Interoperability with implementations we did not write, in both roles:
+// python3-websockets (Debian) and Node's ws (npm, from the committed lock
+// file). Each peer runs as a child process.
+#define BOOST_TEST_MODULE interop
+#include "../integration/support.hpp"
+
+#include <cstdio>
+#include <cstdlib>
+
+using namespace test;
+
+namespace {
+
+struct peer {
+  char const* name;
+  std::string command;  // followed by "client URL" or "server"
+};
+
+std::vector<peer> peers() {
+  char const* dir = std::getenv("TETHER_INTEROP_DIR");
+  BOOST_REQUIRE_MESSAGE(dir, "TETHER_INTEROP_DIR is not set");
+  std::string const here(dir);
+  // Debian's interpreter: python3-websockets is installed for it.
+  return {{"python3-websockets", "/usr/bin/python3 " + here + "/python_peer.py"},
+          {"node ws", "node " + here + "/node/node_peer.mjs"}};
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(peer_clients_against_tether_server) {
+  tether::router app;
+  app.websocket("/echo", echo_handler, {.websocket = {.max_message_size = 2 << 20}});
+  app.websocket("/sub", echo_handler, {.subprotocols = {"v2", "v1"}});
+  app.websocket("/close", [](tether::websocket& ws, tether::request const&) -> net::awaitable<void> {
+    co_await ws.close(static_cast<tether::close_code>(4001), "done");
+  });
+  running_server server(std::move(app));
+  for (auto const& p : peers()) {
+    BOOST_TEST_CONTEXT(p.name) {
+      std::string const command = "timeout 90 " + p.command + " client ws://127.0.0.1:" + std::to_string(server.port());
+      BOOST_TEST(std::system(command.c_str()) == 0, command);
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(tether_client_against_peer_servers) {
+  for (auto const& p : peers()) {
+    BOOST_TEST_CONTEXT(p.name) {
+      std::string const command = "timeout 150 " + p.command + " server";
+      FILE* child = ::popen(command.c_str(), "r");
+      BOOST_REQUIRE(child);
+      char line[32] = {};
+      BOOST_REQUIRE(std::fgets(line, sizeof line, child));
+      std::string const base = "ws://127.0.0.1:" + std::to_string(std::atoi(line));
+
+      run_client([&]() -> net::awaitable<void> {
+        auto options = quiet_client();
+        options.subprotocols = {"v1"};
+        options.websocket.max_message_size = 2 << 20;
+        auto ws = (co_await tether::connect(base + "/echo", options)).value();
+        BOOST_TEST(ws.subprotocol() == "v1");
+        for (std::size_t size : {0u, 1u, 125u, 126u, 127u, 65535u, 65536u, 1u << 20}) {
+          for (auto kind : {tether::message_kind::text, tether::message_kind::binary}) {
+            std::string const payload(size, kind == tether::message_kind::text ? 't' : '\x01');
+            BOOST_REQUIRE(!co_await ws.write(payload, kind));
+            auto reply = co_await ws.read();
+            BOOST_REQUIRE(reply.has_value());
+            BOOST_TEST((reply->kind == kind));
+            BOOST_TEST((reply->payload == payload));
+          }
+        }
+        BOOST_TEST(!co_await ws.ping("hello"));
+        BOOST_TEST(!co_await ws.close(static_cast<tether::close_code>(4000), "bye"));
+        BOOST_TEST(static_cast<unsigned>(ws.peer_close_code()) == 4000u);
+
+        auto closing = (co_await tether::connect(base + "/close4001", quiet_client())).value();
+        auto msg = co_await closing.read();
+        BOOST_TEST((msg.error() == tether::error::closed));
+        BOOST_TEST(static_cast<unsigned>(closing.peer_close_code()) == 4001u);
+        BOOST_TEST(closing.peer_close_reason() == "server says bye");
+
+        auto stop = co_await tether::connect(base + "/shutdown", quiet_client());
+        if (stop) co_await stop->read();
+      }, 120s);
+      BOOST_TEST(::pclose(child) == 0);
+    }
+  }
+}
