@@ -2,8 +2,30 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
+#include <iterator>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
 
 namespace tether::detail {
+
+namespace {
+
+// IPv6 addresses count per /64: one host usually has a whole /64 to pick
+// fresh addresses from. IPv4 (also IPv4-mapped) counts per address.
+std::string address_key(std::string const& address) {
+  in6_addr v6{};
+  if (address.find(':') == std::string::npos || ::inet_pton(AF_INET6, address.c_str(), &v6) != 1 ||
+      IN6_IS_ADDR_V4MAPPED(&v6))
+    return address;
+  std::fill(std::begin(v6.s6_addr) + 8, std::end(v6.s6_addr), std::uint8_t{0});
+  char text[INET6_ADDRSTRLEN] = {};
+  ::inet_ntop(AF_INET6, &v6, text, sizeof text);
+  return std::string(text) + "/64";
+}
+
+}  // namespace
 
 gate::gate(server_options const& options)
     : filter_(options.accept_filter),
@@ -13,14 +35,22 @@ gate::gate(server_options const& options)
       burst_(std::max(1.0, options.new_connection_burst_per_ip)) {}
 
 admission gate::admit(endpoint const& remote, clock::time_point now) {
-  if (filter_ && !filter_(remote)) return {admission::verdict::filtered};
+  if (filter_) {
+    // A filter that throws refuses the connection; it must not stop accepting.
+    bool admitted = false;
+    try {
+      admitted = filter_(remote);
+    } catch (...) {
+    }
+    if (!admitted) return {admission::verdict::filtered};
+  }
+  auto const key = address_key(remote.address);
   std::lock_guard lock(mutex_);
   std::chrono::seconds retry_after{0};
-  if (rate_ > 0 && !take_token(remote.address, now, retry_after))
-    return {admission::verdict::rate_limited, retry_after};
-  auto& mine = open_per_address_[remote.address];
+  if (rate_ > 0 && !take_token(key, now, retry_after)) return {admission::verdict::rate_limited, retry_after};
+  auto& mine = open_per_address_[key];
   if (open_ >= max_total_ || mine >= max_per_address_) {
-    if (mine == 0) open_per_address_.erase(remote.address);
+    if (mine == 0) open_per_address_.erase(key);
     return {admission::verdict::over_capacity, std::chrono::seconds(1)};
   }
   ++open_;
@@ -29,18 +59,22 @@ admission gate::admit(endpoint const& remote, clock::time_point now) {
 }
 
 void gate::leave(std::string const& address) {
+  auto const key = address_key(address);
   std::lock_guard lock(mutex_);
   --open_;
-  auto it = open_per_address_.find(address);
+  auto it = open_per_address_.find(key);
   if (it != open_per_address_.end() && --it->second == 0) open_per_address_.erase(it);
 }
 
 bool gate::take_token(std::string const& address, clock::time_point now, std::chrono::seconds& retry_after) {
-  if (buckets_.size() > 65536) {
-    // Many addresses came and went: forget those whose bucket is full again.
+  if (buckets_.size() > 65536 && now - last_sweep_ >= std::chrono::seconds(1)) {
+    // Many addresses came and went: forget those whose bucket is full again,
+    // at most once a second, and everything if that is not enough.
+    last_sweep_ = now;
     std::erase_if(buckets_, [&](auto const& entry) {
       return entry.second.tokens + rate_ * std::chrono::duration<double>(now - entry.second.refilled).count() >= burst_;
     });
+    if (buckets_.size() > 131072) buckets_.clear();
   }
   auto [it, fresh] = buckets_.try_emplace(address, bucket{burst_, now});
   auto& b = it->second;

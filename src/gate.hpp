@@ -49,6 +49,7 @@ class gate {
   std::size_t open_ = 0;
   std::unordered_map<std::string, std::size_t> open_per_address_;
   std::unordered_map<std::string, bucket> buckets_;
+  clock::time_point last_sweep_{};
 };
 
 }  // namespace tether::detail

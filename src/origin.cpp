@@ -77,10 +77,6 @@ std::optional<std::pair<std::string, host_port>> parse_origin(std::string_view t
   return std::pair{std::move(scheme), std::move(*where)};
 }
 
-std::optional<host_port> parse_host(std::string_view text, bool secure) {
-  return parse_host_port(text, secure ? 443 : 80);
-}
-
 }  // namespace
 
 origin_policy origin_policy::any() {
@@ -116,7 +112,9 @@ bool origin_policy::admits(std::string_view origin, std::string_view host, bool 
   auto const& scheme = parsed->first;  // not a structured binding: clang 14 cannot capture those
   auto const& from = parsed->second;
   if (kind_ == kind::same_site) {
-    auto const here = parse_host(host, secure);
+    // A Host without a port means the default port of the scheme the
+    // browser used: behind a TLS proxy the request reaches us as plain HTTP.
+    auto const here = parse_host_port(host, secure ? 443 : default_port(scheme));
     return here && here->host == from.host && here->port == from.port;
   }
   return std::any_of(allowed_.begin(), allowed_.end(), [&](allowed const& a) {

@@ -4,7 +4,6 @@
 #include "static_files.hpp"
 
 #include <boost/url/parse.hpp>
-#include <boost/url/url.hpp>
 
 #include <algorithm>
 #include <cctype>
@@ -114,19 +113,28 @@ router::decision router::dispatch(request& req, bool upgrade, bool secure) const
     return {outcome::bad_target};
   auto parsed = boost::urls::parse_origin_form(req.target);
   if (!parsed) return {outcome::bad_target};
-  std::vector<std::string> segments;
-  for (auto const segment : parsed->segments()) {  // percent-decoded
+  std::vector<std::string> segments;  // decoded, for matching
+  std::vector<std::string_view> encoded;  // as sent, for req.path
+  auto decoded = parsed->segments().begin();
+  for (auto const raw : parsed->encoded_segments()) {
+    std::string segment = *decoded++;
     if (segment == ".") continue;
     if (segment == "..") {
-      if (!segments.empty()) segments.pop_back();  // never above the root
+      if (!segments.empty()) {  // never above the root
+        segments.pop_back();
+        encoded.pop_back();
+      }
       continue;
     }
-    segments.emplace_back(segment);
+    segments.push_back(std::move(segment));
+    encoded.push_back(raw);
   }
-  boost::urls::url normal;
-  normal.set_path_absolute(true);
-  for (auto const& segment : segments) normal.segments().push_back(segment);
-  req.path = std::string(normal.encoded_path());
+  std::string path(1, '/');
+  for (std::size_t i = 0; i < encoded.size(); ++i) {
+    if (i > 0) path.push_back('/');
+    path.append(encoded[i].data(), encoded[i].size());
+  }
+  req.path = std::move(path);
   std::string_view const origin = req.header("Origin");
   std::string_view const host = req.header("Host");
 
@@ -148,10 +156,13 @@ router::decision router::dispatch(request& req, bool upgrade, bool secure) const
   }
 
   auto const* best = most_specific(http_, segments);
-  if (!best) {
-    if (most_specific(websocket_, segments)) return {outcome::upgrade_required};
-    return {outcome::not_found};
-  }
+  auto const* best_websocket = most_specific(websocket_, segments);
+  // The most specific pattern wins across kinds too: a WebSocket endpoint
+  // more specific than any HTTP route (say "/live" beside files at "/*")
+  // answers a plain request with 426.
+  if (best_websocket && (!best || route_pattern::more_specific(best_websocket->pattern, best->pattern)))
+    return {outcome::upgrade_required};
+  if (!best) return {outcome::not_found};
   // An explicit HEAD route first; otherwise HEAD is answered by GET.
   std::string allow;
   bool method_known = false;

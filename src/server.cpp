@@ -103,9 +103,12 @@ http::response<http::string_body> make_http_response(response&& res, unsigned ve
   out.set(http::field::server, "tether");
   if (!res.content_type.empty()) out.set(http::field::content_type, res.content_type);
   for (auto& field : res.headers) out.insert(field.name, field.value);
-  out.body() = std::move(res.body);
+  // 1xx, 204 and 304 have no body and no Content-Length (RFC 9110 8.6).
+  bool const bodiless = res.status < 200 || res.status == 204 || res.status == 304;
+  if (!bodiless) out.body() = std::move(res.body);
   out.keep_alive(keep_alive);
   out.prepare_payload();
+  if (bodiless) out.erase(http::field::content_length);
   return out;
 }
 
@@ -162,8 +165,9 @@ struct server::impl {
       if (stopping_) break;
       if (ec) {
         options_.logger.log(log_level::warning, 0, "accept failed: " + ec.message());
-        if (ec == net::error::no_descriptors) {
-          // Out of file descriptors: back off instead of spinning.
+        if (ec == net::error::no_descriptors || ec == net::error::no_buffer_space || ec == net::error::no_memory ||
+            ec == error_code(ENFILE, boost::system::system_category())) {
+          // Out of descriptors or memory: back off instead of spinning.
           net::steady_timer pause(main_context(), std::chrono::milliseconds(100));
           co_await pause.async_wait(use_tuple);
         }
@@ -231,7 +235,12 @@ struct server::impl {
     res.headers.push_back({"Retry-After", std::to_string(admission.retry_after.count())});
     if (options_.logger.enabled(log_level::debug))
       options_.logger.log(log_level::debug, 0, std::to_string(res.status) + " for " + state->remote.to_string());
-    if (!co_await respond(state, std::move(res), 11, false, false)) co_return;
+    if (co_await respond(state, std::move(res), 11, false, false)) co_await linger(state);
+  }
+
+  // After a refusal: our FIN first, then read what the client still sends
+  // (briefly), so that unread bytes do not turn the answer into a reset.
+  net::awaitable<void> linger(std::shared_ptr<session_state> const& state) {
     error_code ignored;
     state->socket.shutdown(tcp::socket::shutdown_send, ignored);
     arm_deadline(state, std::chrono::seconds(1));
@@ -266,7 +275,7 @@ struct server::impl {
       auto const decision = router_.dispatch(r, wants_upgrade);
       if (wants_upgrade) {
         if (decision.websocket) co_return co_await upgrade(state, req, std::move(r), *decision.websocket, buffer);
-        co_await respond(state, refusal_for(decision, true), req.version(), false, false);
+        if (co_await respond(state, refusal_for(decision, true), req.version(), false, false)) co_await linger(state);
         co_return nullptr;
       }
       bool const keep_alive = req.keep_alive() && !state->stopping;
@@ -294,12 +303,10 @@ struct server::impl {
       co_return;
     }
     if (ec == net::error::eof || ec == net::error::connection_reset || ec == net::error::bad_descriptor) co_return;
-    if (ec == http::error::header_limit)
-      co_await respond(state, refusal(431, "request headers too large"), 11, false, false);
-    else if (ec == http::error::body_limit)
-      co_await respond(state, refusal(413, "request body too large"), 11, false, false);
-    else
-      co_await respond(state, refusal(400, "malformed request: " + ec.message()), 11, false, false);
+    response res = ec == http::error::header_limit ? refusal(431, "request headers too large")
+                   : ec == http::error::body_limit ? refusal(413, "request body too large")
+                                                   : refusal(400, "malformed request: " + ec.message());
+    if (co_await respond(state, std::move(res), 11, false, false)) co_await linger(state);
   }
 
   static response refusal_for(router::decision const& decision, bool upgrade) {

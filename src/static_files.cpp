@@ -6,12 +6,15 @@
 #include <cctype>
 #include <charconv>
 #include <ctime>
-#include <fstream>
 #include <initializer_list>
 #include <optional>
 #include <stdexcept>
 #include <system_error>
 #include <vector>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 namespace fs = std::filesystem;
 
@@ -128,6 +131,51 @@ std::optional<fs::path> resolve(fs::path const& root, std::string_view rest, fil
   return real;
 }
 
+// Opens `real` (checked to be inside `root`, with no symlink in between)
+// one component at a time without following symlinks, so that a directory
+// swapped for a symlink after the check cannot lead outside the root.
+class open_file {
+ public:
+  open_file(fs::path const& root, fs::path const& real) {
+    fd_ = ::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    auto const relative = real.lexically_relative(root);
+    auto it = relative.begin();
+    while (fd_ >= 0 && it != relative.end()) {
+      auto const& part = *it++;
+      bool const last = it == relative.end();
+      int const next = ::openat(fd_, part.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | (last ? 0 : O_DIRECTORY));
+      ::close(fd_);
+      fd_ = next;
+    }
+    if (fd_ >= 0 && (::fstat(fd_, &stat_) != 0 || !S_ISREG(stat_.st_mode))) {
+      ::close(fd_);
+      fd_ = -1;
+    }
+  }
+  ~open_file() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  open_file(open_file const&) = delete;
+  open_file& operator=(open_file const&) = delete;
+
+  explicit operator bool() const noexcept { return fd_ >= 0; }
+  struct stat const& status() const noexcept { return stat_; }
+
+  bool read(std::uint64_t offset, std::string& out) const {
+    std::size_t done = 0;
+    while (done < out.size()) {
+      auto const n = ::pread(fd_, out.data() + done, out.size() - done, static_cast<off_t>(offset + done));
+      if (n <= 0) return false;
+      done += static_cast<std::size_t>(n);
+    }
+    return true;
+  }
+
+ private:
+  int fd_ = -1;
+  struct stat stat_ {};
+};
+
 }  // namespace
 
 std::string http_date(std::chrono::system_clock::time_point when) {
@@ -147,15 +195,17 @@ http_handler make_file_handler(fs::path const& directory, file_options options) 
   return [root = std::move(root), options = std::move(options)](request const& req) -> response {
     auto const file = resolve(root, req.param("*"), options);
     if (!file) return response::text("not found\n", 404);
-    std::error_code ec;
-    auto const size = fs::file_size(*file, ec);
-    auto const written = fs::last_write_time(*file, ec);
-    if (ec) return response::text("not found\n", 404);
+    open_file const opened(root, *file);
+    if (!opened) return response::text("not found\n", 404);
+    auto const& st = opened.status();
+    auto const size = static_cast<std::uint64_t>(st.st_size);
     if (size > options.max_file_bytes) return response::text("file too large to serve\n", 500);
-    auto const modified = std::chrono::time_point_cast<std::chrono::seconds>(
-        std::chrono::file_clock::to_sys(written));
-    auto const since_epoch = modified.time_since_epoch().count();
-    std::string const etag = text_of({"\"", std::to_string(size), "-", std::to_string(since_epoch), "\""});
+    auto const modified = std::chrono::system_clock::time_point(std::chrono::seconds(st.st_mtim.tv_sec));
+    // Strong validator: inode, size and the modification time in
+    // nanoseconds, so a rewrite within the same second changes it too.
+    std::string const etag =
+        text_of({"\"", std::to_string(st.st_ino), "-", std::to_string(size), "-", std::to_string(st.st_mtim.tv_sec), ".",
+                 std::to_string(st.st_mtim.tv_nsec), "\""});
 
     response res(200, std::string(content_type_of(*file)), {});
     res.headers.push_back({"ETag", etag});
@@ -197,10 +247,8 @@ http_handler make_file_handler(fs::path const& directory, file_options options) 
           break;
       }
     }
-    std::ifstream in(*file, std::ios::binary);
     res.body.resize(length);
-    in.seekg(static_cast<std::streamoff>(offset));
-    if (!in.read(res.body.data(), static_cast<std::streamsize>(length))) return response::text("read failed\n", 500);
+    if (!opened.read(offset, res.body)) return response::text("read failed\n", 500);
     return res;
   };
 }

@@ -6,6 +6,7 @@
 #include <openssl/rand.h>
 
 #include <charconv>
+#include <cstdint>
 #include <stdexcept>
 
 namespace tether {
@@ -43,7 +44,11 @@ std::string url_token::sign(std::string_view path, std::int64_t expiry) const {
 
 std::string url_token::mint(std::string_view path, std::chrono::seconds lifetime,
                             std::chrono::system_clock::time_point now) const {
-  auto const expiry = std::chrono::duration_cast<std::chrono::seconds>((now + lifetime).time_since_epoch()).count();
+  // In seconds, saturated: nanosecond time points overflow for absurd lifetimes.
+  std::int64_t expiry = 0;
+  auto const start = std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count();
+  if (__builtin_add_overflow(start, static_cast<std::int64_t>(lifetime.count()), &expiry))
+    expiry = lifetime.count() > 0 ? INT64_MAX : INT64_MIN;
   return std::to_string(expiry) + "." + sign(path, expiry);
 }
 
@@ -55,6 +60,7 @@ url_token::verdict url_token::verify(std::string_view token, std::string_view pa
   std::int64_t expiry = 0;
   auto const [end, ec] = std::from_chars(token.data(), token.data() + dot, expiry);
   if (ec != std::errc{} || end != token.data() + dot) return verdict::malformed;
+  if (token.substr(0, dot) != std::to_string(expiry)) return verdict::malformed;  // one spelling per token
   auto const expected = sign(path, expiry);
   auto const given = token.substr(dot + 1);
   if (given.size() != expected.size() || CRYPTO_memcmp(given.data(), expected.data(), expected.size()) != 0)

@@ -28,7 +28,7 @@ struct server_options {
   /// read; false closes the connection at once.
   std::function<bool(endpoint const&)> accept_filter{};
   std::size_t max_connections = 16384;        ///< open at once; past it new ones get 503
-  std::size_t max_connections_per_ip = 1024;  ///< open at once from one address; past it 503
+  std::size_t max_connections_per_ip = 1024;  ///< open at once from one address (IPv6: one /64); past it 503
   /// New connections per second from one address (a token bucket holding
   /// up to new_connection_burst_per_ip); past it 429 with Retry-After.
   /// 0 turns the rate limit off.

@@ -4,6 +4,8 @@
 
 #include <tether/router.hpp>
 
+#include "gate.hpp"
+
 #include <string>
 #include <vector>
 
@@ -134,6 +136,16 @@ BOOST_AUTO_TEST_CASE(methods_head_and_405_with_allow) {
   BOOST_TEST(refused.body == "GET, HEAD, POST");
 }
 
+BOOST_AUTO_TEST_CASE(a_websocket_endpoint_more_specific_than_a_catch_all_answers_426) {
+  tether::router app;
+  app.get("/*", says("files"));
+  app.websocket("/live", nothing);
+  BOOST_TEST((dispatch(app, "/live").result == outcome::upgrade_required));
+  BOOST_TEST(dispatch(app, "/other").body == "files");
+  BOOST_TEST(dispatch(app, "//x").req.path == "//x");  // empty segments stay, no "/./" appears
+  BOOST_TEST(dispatch(app, "/a/./b/").req.path == "/a/b/");
+}
+
 BOOST_AUTO_TEST_CASE(websocket_paths_answer_426_to_plain_requests_and_404_to_unknown_upgrades) {
   tether::router app;
   app.websocket("/ws/{room}", nothing);
@@ -185,7 +197,9 @@ BOOST_AUTO_TEST_CASE(same_site_table) {
       {"http://example.org", "example.org", false, true},
       {"http://EXAMPLE.org", "example.ORG", false, true},
       {"https://example.org", "example.org", true, true},
-      {"https://example.org", "example.org", false, false},  // 443 against 80
+      {"https://example.org", "example.org", false, true},   // behind a TLS proxy
+      {"https://example.org", "example.org:80", false, false},
+      {"http://example.org", "example.org", true, false},    // 80 against 443
       {"http://example.org:8080", "example.org:8080", false, true},
       {"http://example.org:8080", "example.org", false, false},
       {"http://example.org:80", "example.org", false, true},
@@ -259,8 +273,51 @@ BOOST_AUTO_TEST_CASE(minted_tokens_verify_only_for_their_path_and_time) {
   BOOST_TEST((signer.verify("", "/admin", now) == verdict::missing));
   BOOST_TEST((signer.verify("nodot", "/admin", now) == verdict::malformed));
   BOOST_TEST((signer.verify("12x.abc", "/admin", now) == verdict::malformed));
+  BOOST_TEST((signer.verify("0" + token, "/admin", now) == verdict::malformed));  // one spelling per token
+  BOOST_TEST(!signer.mint("/admin", std::chrono::seconds(INT64_MAX), now).empty());  // saturates, no overflow
   BOOST_TEST((tether::url_token("another secret, also long").verify(token, "/admin", now) == verdict::bad_signature));
   BOOST_CHECK_THROW(tether::url_token("short"), std::invalid_argument);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(gatekeeping)
+
+BOOST_AUTO_TEST_CASE(an_ipv6_slash_64_counts_as_one_address_and_counts_are_returned) {
+  using verdict = tether::detail::admission::verdict;
+  tether::server_options options;
+  options.max_connections_per_ip = 1;
+  tether::detail::gate gate(options);
+  BOOST_TEST((gate.admit({"2001:db8:1:2::1", 1}).what == verdict::admit));
+  BOOST_TEST((gate.admit({"2001:db8:1:2::99", 2}).what == verdict::over_capacity));  // same /64
+  BOOST_TEST((gate.admit({"2001:db8:1:3::1", 3}).what == verdict::admit));           // another /64
+  BOOST_TEST((gate.admit({"10.0.0.1", 4}).what == verdict::admit));
+  BOOST_TEST((gate.admit({"10.0.0.2", 5}).what == verdict::admit));
+  gate.leave("2001:db8:1:2::1");
+  BOOST_TEST((gate.admit({"2001:db8:1:2::99", 6}).what == verdict::admit));
+}
+
+BOOST_AUTO_TEST_CASE(a_throwing_accept_filter_refuses_instead_of_escaping) {
+  using verdict = tether::detail::admission::verdict;
+  tether::server_options options;
+  options.accept_filter = [](tether::endpoint const&) -> bool { throw std::runtime_error("filter bug"); };
+  tether::detail::gate gate(options);
+  BOOST_TEST((gate.admit({"127.0.0.1", 1}).what == verdict::filtered));
+}
+
+BOOST_AUTO_TEST_CASE(the_rate_limit_refills_over_time) {
+  using verdict = tether::detail::admission::verdict;
+  tether::server_options options;
+  options.new_connections_per_second_per_ip = 2;
+  options.new_connection_burst_per_ip = 2;
+  tether::detail::gate gate(options);
+  auto const t0 = tether::detail::gate::clock::now();
+  BOOST_TEST((gate.admit({"10.0.0.1", 1}, t0).what == verdict::admit));
+  BOOST_TEST((gate.admit({"10.0.0.1", 2}, t0).what == verdict::admit));
+  auto const refused = gate.admit({"10.0.0.1", 3}, t0);
+  BOOST_TEST((refused.what == verdict::rate_limited));
+  BOOST_TEST(refused.retry_after.count() == 1);
+  BOOST_TEST((gate.admit({"10.0.0.1", 4}, t0 + std::chrono::milliseconds(600)).what == verdict::admit));
 }
 
 BOOST_AUTO_TEST_SUITE_END()
