@@ -6,6 +6,8 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
+#include <sstream>
 
 using namespace test;
 
@@ -16,10 +18,14 @@ struct peer {
   std::string command;  // followed by "client URL" or "server"
 };
 
-std::vector<peer> peers() {
+std::string interop_dir() {
   char const* dir = std::getenv("TETHER_INTEROP_DIR");
   BOOST_REQUIRE_MESSAGE(dir, "TETHER_INTEROP_DIR is not set");
-  std::string const here(dir);
+  return dir;
+}
+
+std::vector<peer> peers() {
+  std::string const here = interop_dir();
   // Debian's interpreter: python3-websockets is installed for it.
   return {{"python3-websockets", "/usr/bin/python3 " + here + "/python_peer.py"},
           {"node ws", "node " + here + "/node/node_peer.mjs"}};
@@ -27,14 +33,18 @@ std::vector<peer> peers() {
 
 }  // namespace
 
-BOOST_AUTO_TEST_CASE(peer_clients_against_tether_server) {
+tether::router checks_app() {
   tether::router app;
   app.websocket("/echo", echo_handler, {.websocket = {.max_message_size = 2 << 20}});
   app.websocket("/sub", echo_handler, {.subprotocols = {"v2", "v1"}});
   app.websocket("/close", [](tether::websocket& ws, tether::request const&) -> net::awaitable<void> {
     co_await ws.close(static_cast<tether::close_code>(4001), "done");
   });
-  running_server server(std::move(app));
+  return app;
+}
+
+BOOST_AUTO_TEST_CASE(peer_clients_against_tether_server) {
+  running_server server(checks_app());
   for (auto const& p : peers()) {
     BOOST_TEST_CONTEXT(p.name) {
       std::string const command = "timeout 90 " + p.command + " client ws://127.0.0.1:" + std::to_string(server.port());
@@ -85,4 +95,17 @@ BOOST_AUTO_TEST_CASE(tether_client_against_peer_servers) {
       BOOST_TEST(::pclose(child) == 0);
     }
   }
+}
+
+BOOST_AUTO_TEST_CASE(headless_chromium_against_tether_server) {
+  std::ifstream file(interop_dir() + "/browser_page.html");
+  std::stringstream page;
+  page << file.rdbuf();
+  auto app = checks_app();
+  app.get("/page", [html = page.str()](tether::request const&) { return tether::response::html(html); });
+  app.websocket("/partners-only", echo_handler, {.origins = tether::origin::allow({"https://partner.example"})});
+  running_server server(std::move(app));
+  std::string const command = "timeout 120 node " + interop_dir() + "/node/browser_peer.mjs http://127.0.0.1:" +
+                              std::to_string(server.port()) + "/page";
+  BOOST_TEST(std::system(command.c_str()) == 0, command);
 }
