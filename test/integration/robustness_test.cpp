@@ -159,7 +159,11 @@ BOOST_AUTO_TEST_CASE(many_connect_disconnect_cycles_return_descriptors_and_memor
   BOOST_TEST(open_descriptors() == descriptors);
   auto const grown = resident_kib() - std::min(resident_kib(), memory);
   BOOST_TEST_MESSAGE(cycles << " cycles: RSS grew by " << grown << " KiB");
+#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
   BOOST_TEST(grown < 8 * 1024u);  // no per-connection leak (that would be tens of MiB)
+#endif
+  // Under ASan the allocator's quarantine holds freed memory on purpose;
+  // LeakSanitizer checks for leaks there instead, when the test ends.
 }
 
 BOOST_AUTO_TEST_CASE(a_slowloris_is_cut_off_by_the_handshake_timeout) {
