@@ -1,16 +1,15 @@
 // libFuzzer target: the frame codec in both roles, fed in pieces whose size
 // the first input byte chooses, as reads would bring them.
+#include "input.hpp"
 #include "codec/frame_reader.hpp"
 #include "codec/utf8.hpp"
 
 #include <cstdint>
 #include <string>
 
-namespace {
+using fuzzing::check;
 
-void check(bool invariant) {
-  if (!invariant) __builtin_trap();
-}
+namespace {
 
 void run(tether::detail::role role, std::string bytes, std::size_t piece) {
   using tether::detail::frame_reader;

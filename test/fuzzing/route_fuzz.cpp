@@ -1,19 +1,16 @@
 // libFuzzer target: request targets, origins and patterns through the router.
 // Input lines: target, Origin, Host, a pattern to parse.
+#include "input.hpp"
 #include <tether/router.hpp>
 
 #include <cstdint>
 #include <string>
 #include <string_view>
 
-namespace {
+using fuzzing::check;
+using fuzzing::next_line;
 
-std::string_view next_line(std::string_view& input) {
-  auto const newline = input.find('\n');
-  auto const line = input.substr(0, newline);
-  input = newline == std::string_view::npos ? std::string_view{} : input.substr(newline + 1);
-  return line;
-}
+namespace {
 
 // Never called; not a coroutine, which clang 14 cannot compile with these flags.
 boost::asio::awaitable<void> nothing(tether::websocket&, tether::request const&) { return {}; }
@@ -29,10 +26,6 @@ tether::router const& app() {
     return r;
   }();
   return routes;
-}
-
-void check(bool invariant) {
-  if (!invariant) __builtin_trap();
 }
 
 }  // namespace

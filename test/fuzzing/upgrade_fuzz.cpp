@@ -1,26 +1,15 @@
 // libFuzzer target: the upgrade-request checks and header token parsing.
 // Input lines: method, HTTP version digit, Connection, Sec-WebSocket-Version,
 // Sec-WebSocket-Key, Sec-WebSocket-Protocol.
+#include "input.hpp"
 #include "handshake.hpp"
 
 #include <cstdint>
 #include <string>
 #include <string_view>
 
-namespace {
-
-std::string_view next_line(std::string_view& input) {
-  auto const newline = input.find('\n');
-  auto const line = input.substr(0, newline);
-  input = newline == std::string_view::npos ? std::string_view{} : input.substr(newline + 1);
-  return line;
-}
-
-void check(bool invariant) {
-  if (!invariant) __builtin_trap();
-}
-
-}  // namespace
+using fuzzing::check;
+using fuzzing::next_line;
 
 extern "C" int LLVMFuzzerTestOneInput(std::uint8_t const* data, std::size_t size) {
   using namespace tether::detail;

@@ -42,12 +42,7 @@ struct reply {
 };
 
 reply fetch(std::uint16_t port, std::string const& target, std::string const& extra = "", std::string method = "GET") {
-  raw_client peer(port, "", false);
-  peer.send_raw(method + " " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n" + extra + "\r\n");
-  std::string all;
-  boost::system::error_code ec;
-  char buffer[4096];
-  while (!ec) all.append(buffer, peer.socket().read_some(net::buffer(buffer), ec));
+  auto const all = http_exchange(port, method, target, extra);
   auto const split = all.find("\r\n\r\n");
   return {all.substr(0, split + 2), all.substr(split + 4)};
 }

@@ -15,13 +15,7 @@ net::awaitable<void> say(tether::websocket& ws, std::string text) {
 
 std::string http_get(std::uint16_t port, std::string const& target, std::string const& extra = "",
                      std::string const& method = "GET") {
-  raw_client peer(port, "", false);
-  peer.send_raw(method + " " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n" + extra + "\r\n");
-  std::string all;
-  boost::system::error_code ec;
-  char buffer[4096];
-  while (!ec) all.append(buffer, peer.socket().read_some(net::buffer(buffer), ec));
-  return all;
+  return http_exchange(port, method, target, extra);
 }
 
 }  // namespace

@@ -213,6 +213,19 @@ class raw_client {
   net::streambuf input_;
 };
 
+/// One HTTP/1.1 request with Connection: close; everything the server sent.
+inline std::string http_exchange(std::uint16_t port, std::string const& method, std::string const& target,
+                                 std::string const& extra_headers = "") {
+  raw_client peer(port, "", false);
+  peer.send_raw(method + " " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n" + extra_headers +
+                "\r\n");
+  std::string all;
+  boost::system::error_code ec;
+  char buffer[4096];
+  while (!ec) all.append(buffer, peer.socket().read_some(net::buffer(buffer), ec));
+  return all;
+}
+
 /// A loopback port nobody listens on.
 inline std::uint16_t free_port() {
   net::io_context ctx;
