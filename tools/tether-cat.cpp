@@ -1,0 +1,191 @@
+// tether-cat: a WebSocket client and server for the terminal.
+//   tether-cat [options] ws://host:port/path    standard input lines become messages,
+//                                                received messages go to standard output
+//   tether-cat --listen PORT [--broadcast]      serve: echo every message, or send
+//                                                standard input lines to every client
+// Exit codes: 0 normal close, 1 connection failure, 2 usage, 3 abnormal close.
+#include <tether/tether.hpp>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/use_future.hpp>
+
+#include <atomic>
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+#include <map>
+#include <mutex>
+#include <string>
+#include <thread>
+
+namespace net = boost::asio;
+using namespace std::chrono_literals;
+
+namespace {
+
+constexpr char usage[] =
+    "usage: tether-cat [options] ws://host:port/path\n"
+    "       tether-cat --listen PORT [--path /] [--broadcast]\n"
+    "options:\n"
+    "  -s, --subprotocol NAME   offer a subprotocol (repeatable)\n"
+    "  -H, --header 'K: V'      extra request header (repeatable)\n"
+    "  -o, --origin ORIGIN      send an Origin header\n"
+    "  -b, --binary             send lines as binary messages\n"
+    "  -p, --ping-interval SEC  keep-alive ping interval (0: off; default 30)\n"
+    "  -e, --echo               send back every message received, until the server closes\n"
+    "  -v, --verbose            debug log on standard error\n";
+
+struct settings {
+  std::string url;
+  tether::client_options client;
+  bool binary = false;
+  bool echo = false;
+  int listen_port = -1;
+  std::string path = "/";
+  bool broadcast = false;
+};
+
+int fail_usage(std::string const& why) {
+  std::fprintf(stderr, "tether-cat: %s\n%s", why.c_str(), usage);
+  return 2;
+}
+
+net::awaitable<int> run_client(settings const& s) {
+  auto ws = co_await tether::connect(s.url, s.client);
+  if (!ws) {
+    std::fprintf(stderr, "tether-cat: %s\n", ws.error().message().c_str());
+    if (!ws.error().http_body.empty()) std::fprintf(stderr, "%s", ws.error().http_body.c_str());
+    co_return 1;
+  }
+  auto const kind = s.binary ? tether::message_kind::binary : tether::message_kind::text;
+  std::thread input;
+  if (!s.echo) {
+    // Standard input is read by a thread of its own; the websocket accepts
+    // writes from any thread.
+    input = std::thread([socket = *ws, kind]() mutable {
+      net::io_context writer;
+      net::co_spawn(writer, [&]() -> net::awaitable<void> {
+        std::string line;
+        while (std::getline(std::cin, line))
+          if (co_await socket.write(line, kind)) co_return;
+        co_await socket.close(tether::close_code::normal, "end of input");
+      }, net::detached);
+      writer.run();
+    });
+  }
+  while (auto msg = co_await ws->read()) {
+    std::fwrite(msg->payload.data(), 1, msg->payload.size(), stdout);
+    std::fputc('\n', stdout);
+    std::fflush(stdout);
+    if (s.echo && co_await ws->write(*msg)) break;
+  }
+  auto const code = ws->peer_close_code();
+  if (input.joinable()) {
+    std::fclose(stdin);  // a blocked getline may still wait; the process ends anyway
+    input.detach();
+  }
+  co_return code == tether::close_code::normal || code == tether::close_code::going_away ? 0 : 3;
+}
+
+int run_server(settings const& s) {
+  tether::router app;
+  std::mutex clients_mutex;
+  std::map<std::uint64_t, tether::websocket> clients;
+  app.websocket(s.path, [&](tether::websocket& ws, tether::request const&) -> net::awaitable<void> {
+    {
+      std::lock_guard lock(clients_mutex);
+      clients[ws.id()] = ws;
+    }
+    while (auto msg = co_await ws.read()) {
+      std::printf("%s\n", msg->payload.c_str());
+      std::fflush(stdout);
+      if (!s.broadcast && co_await ws.write(*msg)) break;
+    }
+    std::lock_guard lock(clients_mutex);
+    clients.erase(ws.id());
+  }, {.origins = tether::origin::any()});
+  tether::server_options options;
+  options.port = static_cast<std::uint16_t>(s.listen_port);
+  options.logger = s.client.logger;
+  tether::server server(app, options);
+  std::fprintf(stderr, "tether-cat: listening on ws://127.0.0.1:%u%s\n", server.port(), s.path.c_str());
+  if (s.broadcast) {
+    std::thread([&] {
+      net::io_context writer;
+      std::string line;
+      while (std::getline(std::cin, line)) {
+        std::lock_guard lock(clients_mutex);
+        for (auto& [id, ws] : clients)
+          net::co_spawn(writer, [ws, line]() mutable -> net::awaitable<void> { co_await ws.write(line); }, net::detached);
+        writer.restart();
+        writer.run();
+      }
+    }).detach();
+  }
+  return server.run_until_signal();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  settings s;
+  s.client.logger = tether::logger(tether::log_level::warning);
+  for (int i = 1; i < argc; ++i) {
+    std::string const arg = argv[i];
+    auto value = [&]() -> std::string {
+      if (i + 1 >= argc) throw std::invalid_argument(arg + " needs a value");
+      return argv[++i];
+    };
+    try {
+      if (arg == "-h" || arg == "--help") {
+        std::printf("%s", usage);
+        return 0;
+      } else if (arg == "-s" || arg == "--subprotocol") {
+        s.client.subprotocols.push_back(value());
+      } else if (arg == "-H" || arg == "--header") {
+        auto const header = value();
+        auto const colon = header.find(':');
+        if (colon == std::string::npos) return fail_usage("a header needs 'Name: value'");
+        auto start = header.find_first_not_of(' ', colon + 1);
+        s.client.headers.push_back({header.substr(0, colon), start == std::string::npos ? "" : header.substr(start)});
+      } else if (arg == "-o" || arg == "--origin") {
+        s.client.headers.push_back({"Origin", value()});
+      } else if (arg == "-b" || arg == "--binary") {
+        s.binary = true;
+      } else if (arg == "-p" || arg == "--ping-interval") {
+        s.client.websocket.ping_interval = std::chrono::seconds(std::stoi(value()));
+      } else if (arg == "-e" || arg == "--echo") {
+        s.echo = true;
+      } else if (arg == "-v" || arg == "--verbose") {
+        s.client.logger = tether::logger(tether::log_level::debug);
+      } else if (arg == "--listen") {
+        s.listen_port = std::stoi(value());
+      } else if (arg == "--path") {
+        s.path = value();
+      } else if (arg == "--broadcast") {
+        s.broadcast = true;
+      } else if (!arg.empty() && arg[0] != '-' && s.url.empty()) {
+        s.url = arg;
+      } else {
+        return fail_usage("unknown option " + arg);
+      }
+    } catch (std::exception const& e) {
+      return fail_usage(e.what());
+    }
+  }
+  if (s.listen_port >= 0) {
+    try {
+      return run_server(s);
+    } catch (std::exception const& e) {
+      std::fprintf(stderr, "tether-cat: cannot listen: %s\n", e.what());
+      return 1;
+    }
+  }
+  if (s.url.empty()) return fail_usage("no URL");
+  net::io_context ctx;
+  auto result = net::co_spawn(ctx, run_client(s), net::use_future);
+  ctx.run();
+  return result.get();
+}
