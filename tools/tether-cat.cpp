@@ -9,6 +9,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_future.hpp>
 
 #include <atomic>
@@ -35,6 +36,8 @@ constexpr char usage[] =
     "  -b, --binary             send lines as binary messages\n"
     "  -p, --ping-interval SEC  keep-alive ping interval (0: off; default 30)\n"
     "  -e, --echo               send back every message received, until the server closes\n"
+    "  -d, --close-delay MS     after the end of input, wait this long for replies before\n"
+    "                           closing (default 500)\n"
     "  -v, --verbose            debug log on standard error\n";
 
 struct settings {
@@ -42,6 +45,7 @@ struct settings {
   tether::client_options client;
   bool binary = false;
   bool echo = false;
+  std::chrono::milliseconds close_delay{500};
   int listen_port = -1;
   std::string path = "/";
   bool broadcast = false;
@@ -64,12 +68,16 @@ net::awaitable<int> run_client(settings const& s) {
   if (!s.echo) {
     // Standard input is read by a thread of its own; the websocket accepts
     // writes from any thread.
-    input = std::thread([socket = *ws, kind]() mutable {
+    input = std::thread([socket = *ws, kind, delay = s.close_delay]() mutable {
       net::io_context writer;
       net::co_spawn(writer, [&]() -> net::awaitable<void> {
         std::string line;
         while (std::getline(std::cin, line))
           if (co_await socket.write(line, kind)) co_return;
+        // Replies to the last lines may still be on their way; once our
+        // close frame is sent, the server may not send them any more.
+        net::steady_timer grace(writer, delay);
+        co_await grace.async_wait(net::use_awaitable);
         co_await socket.close(tether::close_code::normal, "end of input");
       }, net::detached);
       writer.run();
@@ -158,6 +166,8 @@ int main(int argc, char** argv) {
         s.client.websocket.ping_interval = std::chrono::seconds(std::stoi(value()));
       } else if (arg == "-e" || arg == "--echo") {
         s.echo = true;
+      } else if (arg == "-d" || arg == "--close-delay") {
+        s.close_delay = std::chrono::milliseconds(std::stoi(value()));
       } else if (arg == "-v" || arg == "--verbose") {
         s.client.logger = tether::logger(tether::log_level::debug);
       } else if (arg == "--listen") {
