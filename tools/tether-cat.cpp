@@ -90,10 +90,9 @@ net::awaitable<int> run_client(settings const& s) {
     if (s.echo && co_await ws->write(*msg)) break;
   }
   auto const code = ws->peer_close_code();
-  if (input.joinable()) {
-    std::fclose(stdin);  // a blocked getline may still wait; the process ends anyway
-    input.detach();
-  }
+  // The input thread may be blocked in getline for good; main ends the
+  // process with _Exit, so nothing it still holds is ever destroyed.
+  if (input.joinable()) input.detach();
   co_return code == tether::close_code::normal || code == tether::close_code::going_away ? 0 : 3;
 }
 
@@ -185,17 +184,30 @@ int main(int argc, char** argv) {
       return fail_usage(e.what());
     }
   }
+  // Standard input is read by threads that may be blocked in getline when
+  // the connection ends; the process then ends at once (_Exit), without
+  // destroying what those threads still use.
+  auto finish = [](int status) {
+    std::fflush(stdout);
+    std::fflush(stderr);
+    std::_Exit(status);
+  };
   if (s.listen_port >= 0) {
     try {
-      return run_server(s);
+      finish(run_server(s));
     } catch (std::exception const& e) {
       std::fprintf(stderr, "tether-cat: cannot listen: %s\n", e.what());
-      return 1;
+      finish(1);
     }
   }
   if (s.url.empty()) return fail_usage("no URL");
   net::io_context ctx;
   auto result = net::co_spawn(ctx, run_client(s), net::use_future);
   ctx.run();
-  return result.get();
+  try {
+    finish(result.get());
+  } catch (std::exception const& e) {
+    std::fprintf(stderr, "tether-cat: %s\n", e.what());
+    finish(1);
+  }
 }
