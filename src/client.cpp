@@ -2,10 +2,14 @@
 
 #include "connection.hpp"
 #include "handshake.hpp"
+#include "proxy.hpp"
+#include "tls.hpp"
+#include "transport.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -17,8 +21,12 @@
 #include <boost/system/system_error.hpp>
 #include <boost/url/parse.hpp>
 
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
 #include <algorithm>
 #include <cctype>
+#include <optional>
 
 namespace net = boost::asio;
 namespace http = boost::beast::http;
@@ -42,45 +50,48 @@ namespace {
 constexpr auto use_tuple = net::as_tuple(net::use_awaitable);
 
 struct target_url {
+  bool secure = false;
   std::string host;         // for the resolver: no brackets
   std::string host_header;  // as the URL spells host and port
   std::string port;
   std::string target;       // path and query, never empty
 };
 
+connect_error failure(error e, std::string detail) {
+  return connect_error{make_error_code(e), 0, {}, std::move(detail)};
+}
+
 boost::system::result<target_url, connect_error> parse_ws_url(std::string_view text) {
+  // Boost.URL 1.81 asserts on control bytes in some positions.
+  if (std::any_of(text.begin(), text.end(), [](unsigned char c) { return c < 0x20 || c == 0x7F; }))
+    return failure(error::bad_url, "the URL contains control characters");
   auto parsed = boost::urls::parse_uri(text);
   if (!parsed)
-    return connect_error{make_error_code(error::bad_url), 0, {},
-                         "cannot parse URL \"" + std::string(text) + "\": " + parsed.error().message()};
+    return failure(error::bad_url, "cannot parse URL \"" + std::string(text) + "\": " + parsed.error().message());
   auto const& url = *parsed;
   std::string scheme(url.scheme());
   std::transform(scheme.begin(), scheme.end(), scheme.begin(), [](unsigned char c) { return std::tolower(c); });
-  if (scheme == "wss")
-    return connect_error{make_error_code(error::unsupported_scheme), 0, {},
-                         "wss:// needs TLS, which this version of Tether does not have yet"};
-  if (scheme != "ws")
-    return connect_error{make_error_code(error::unsupported_scheme), 0, {},
-                         "unsupported scheme \"" + scheme + "\": use ws://"};
+  if (scheme != "ws" && scheme != "wss")
+    return failure(error::unsupported_scheme, "unsupported scheme \"" + scheme + "\": use ws:// or wss://");
   if (!url.has_authority() || url.encoded_host().empty())
-    return connect_error{make_error_code(error::bad_url), 0, {}, "the URL has no host: \"" + std::string(text) + "\""};
+    return failure(error::bad_url, "the URL has no host: \"" + std::string(text) + "\"");
   if (url.has_port() && (url.port().empty() || url.port_number() == 0))
-    return connect_error{make_error_code(error::bad_url), 0, {},
-                         "the URL has an invalid port: \"" + std::string(text) + "\""};
+    return failure(error::bad_url, "the URL has an invalid port: \"" + std::string(text) + "\"");
   target_url out;
+  out.secure = scheme == "wss";
   out.host = url.host_address();
   out.host_header = std::string(url.encoded_host_and_port());
-  out.port = url.has_port() ? std::string(url.port()) : "80";
+  out.port = url.has_port() ? std::string(url.port()) : out.secure ? "443" : "80";
   out.target = std::string(url.encoded_path());
   if (out.target.empty()) out.target = "/";
   if (url.has_query()) out.target += "?" + std::string(url.encoded_query());
   return out;
 }
 
-// Owns the resolver and socket until the handshake is done, so a timeout
-// can close them without racing the coroutine that uses them.
+// Owns every socket of a connection attempt until the handshake is done, so
+// a timeout can close them without racing the coroutine that uses them.
 struct attempt {
-  explicit attempt(net::any_io_executor const& ex) : resolver(ex), socket(ex), timer(ex) {}
+  explicit attempt(net::any_io_executor const& ex) : resolver(ex), tcp_socket(ex), unix_socket(ex), timer(ex) {}
 
   void arm(std::chrono::milliseconds timeout, std::shared_ptr<attempt> const& self) {
     unsigned const current = ++generation;
@@ -91,7 +102,9 @@ struct attempt {
       a->timed_out = true;
       a->resolver.cancel();
       error_code ignored;
-      a->socket.close(ignored);
+      a->tcp_socket.close(ignored);
+      a->unix_socket.close(ignored);
+      if (a->stream) a->stream->close();
     });
   }
 
@@ -101,7 +114,9 @@ struct attempt {
   }
 
   tcp::resolver resolver;
-  tcp::socket socket;
+  tcp::socket tcp_socket;
+  net::local::stream_protocol::socket unix_socket;
+  std::optional<detail::transport> stream;
   net::steady_timer timer;
   unsigned generation = 0;
   bool timed_out = false;
@@ -116,33 +131,125 @@ std::string join(std::vector<std::string> const& items) {
   return out;
 }
 
-connect_error failure(error e, std::string detail) {
-  return connect_error{make_error_code(e), 0, {}, std::move(detail)};
+// Resolves and connects to host:port over TCP; `what` names the peer in errors.
+net::awaitable<std::optional<connect_error>> connect_tcp(attempt& a, std::string const& host, std::string const& port,
+                                                         std::string const& what) {
+  auto [resolve_ec, endpoints] = co_await a.resolver.async_resolve(host, port, use_tuple);
+  if (resolve_ec) {
+    if (a.timed_out) co_return failure(error::connect_timeout, "resolving " + host + " timed out");
+    co_return connect_error{resolve_ec, 0, {}, "cannot resolve " + host + ": " + resolve_ec.message()};
+  }
+  auto [connect_ec, peer] = co_await net::async_connect(a.tcp_socket, endpoints, use_tuple);
+  if (connect_ec) {
+    if (a.timed_out) co_return failure(error::connect_timeout, "connecting to " + what + " timed out");
+    co_return connect_error{connect_ec, 0, {}, "cannot connect to " + what + ": " + connect_ec.message()};
+  }
+  error_code ignored;
+  a.tcp_socket.set_option(tcp::no_delay(true), ignored);
+  co_return std::nullopt;
 }
 
-}  // namespace
+// Asks the proxy for a tunnel to the target (RFC 9110 9.3.6).
+net::awaitable<std::optional<connect_error>> open_tunnel(attempt& a, detail::proxy_address const& proxy,
+                                                         target_url const& where, client_options const& options) {
+  std::string const authority = where.host_header.find(':') != std::string::npos &&
+                                        where.host_header.back() != ']'
+                                    ? where.host_header
+                                    : where.host_header + ":" + where.port;
+  http::request<http::empty_body> req{http::verb::connect, authority, 11};
+  req.set(http::field::host, authority);
+  req.set(http::field::user_agent, "tether");
+  if (!proxy.authorization.empty()) req.set(http::field::proxy_authorization, proxy.authorization);
+  auto [write_ec, written] = co_await http::async_write(a.tcp_socket, req, use_tuple);
+  boost::beast::flat_buffer buffer;
+  http::response_parser<http::string_body> parser;
+  parser.skip(true);  // a successful CONNECT answer has no body; the tunnel follows
+  parser.header_limit(static_cast<std::uint32_t>(options.max_response_bytes));
+  error_code read_ec = write_ec;
+  if (!write_ec) std::tie(read_ec, std::ignore) = co_await http::async_read_header(a.tcp_socket, buffer, parser, use_tuple);
+  std::string const proxy_name = proxy.host + ":" + proxy.port;
+  if (read_ec) {
+    if (a.timed_out) co_return failure(error::connect_timeout, "the proxy " + proxy_name + " timed out");
+    co_return failure(error::proxy_failed, "the proxy " + proxy_name + " failed: " + read_ec.message());
+  }
+  auto const status = parser.get().result_int();
+  if (status / 100 != 2)
+    co_return connect_error{make_error_code(error::proxy_failed), static_cast<int>(status), {},
+                            "the proxy " + proxy_name + " refused the tunnel to " + authority + ": " +
+                                std::to_string(status) + " " + std::string(parser.get().reason())};
+  if (buffer.size() != 0)
+    co_return failure(error::proxy_failed, "the proxy " + proxy_name + " sent bytes before the tunnel was used");
+  co_return std::nullopt;
+}
 
-namespace {
+net::awaitable<std::optional<connect_error>> tls_handshake(attempt& a, target_url const& where,
+                                                           client_options const& options, SSL_CTX* context) {
+  auto& stream = *a.stream;
+  std::string const& name = options.tls.server_name.empty() ? where.host : options.tls.server_name;
+  stream.use_tls(context, false, name, options.tls.verify);
+  error_code ec;
+  while ((ec = stream.handshake_step()) == net::error::would_block) {
+    std::tie(ec) = co_await stream.async_wait(stream.handshake_wants(), use_tuple);
+    if (ec) break;
+  }
+  if (!ec) co_return std::nullopt;
+  if (a.timed_out) co_return failure(error::handshake_timeout, "the TLS handshake timed out");
+  if (long const verdict = SSL_get_verify_result(stream.native_tls()); verdict != X509_V_OK)
+    co_return failure(error::certificate_rejected, "the certificate of " + name + " was rejected: " +
+                                                       X509_verify_cert_error_string(verdict));
+  std::string why = ec == error::tls_failed ? stream.tls_failure() : ec.message();
+  co_return failure(error::tls_failed, "the TLS handshake with " + name + " failed: " + why);
+}
 
 net::awaitable<connect_result> open_connection(std::string url, std::shared_ptr<client_options const> settings) {
   auto const& options = *settings;
   auto where = parse_ws_url(url);
   if (!where) co_return where.error();
+
+  std::shared_ptr<SSL_CTX> tls_context;
+  std::optional<detail::proxy_address> proxy;
+  try {
+    if (where->secure) tls_context = detail::client_tls_context(options.tls);
+    if (options.unix_socket.empty()) proxy = detail::choose_proxy(options.proxy, where->host, where->secure);
+  } catch (std::invalid_argument const& e) {
+    co_return failure(where->secure && !tls_context ? error::tls_failed : error::proxy_failed, e.what());
+  }
+
   auto const executor = co_await net::this_coro::executor;
   auto a = std::make_shared<attempt>(executor);
-
+  endpoint remote;
   a->arm(options.connect_timeout, a);
-  auto [resolve_ec, endpoints] = co_await a->resolver.async_resolve(where->host, where->port, use_tuple);
-  if (resolve_ec) {
-    if (a->timed_out) co_return failure(error::connect_timeout, "resolving " + where->host + " timed out");
-    co_return connect_error{resolve_ec, 0, {}, "cannot resolve " + where->host + ": " + resolve_ec.message()};
+  if (!options.unix_socket.empty()) {
+    auto [ec] = co_await a->unix_socket.async_connect({options.unix_socket}, use_tuple);
+    if (ec) {
+      if (a->timed_out) co_return failure(error::connect_timeout, "connecting to " + options.unix_socket + " timed out");
+      co_return connect_error{ec, 0, {}, "cannot connect to Unix socket " + options.unix_socket + ": " + ec.message()};
+    }
+    a->stream.emplace(std::move(a->unix_socket));
+  } else {
+    std::optional<connect_error> failed;
+    if (proxy) {
+      failed = co_await connect_tcp(*a, proxy->host, proxy->port, "the proxy " + proxy->host + ":" + proxy->port);
+      if (!failed) failed = co_await open_tunnel(*a, *proxy, *where, options);
+    } else {
+      failed = co_await connect_tcp(*a, where->host, where->port, where->host_header);
+    }
+    if (failed) co_return std::move(*failed);
+    error_code ignored;
+    if (auto const peer = a->tcp_socket.remote_endpoint(ignored); !ignored)
+      remote = {peer.address().to_string(), peer.port()};
+    a->stream.emplace(std::move(a->tcp_socket));
   }
-  auto [connect_ec, peer] = co_await net::async_connect(a->socket, endpoints, use_tuple);
   a->disarm();
-  if (connect_ec) {
-    if (a->timed_out) co_return failure(error::connect_timeout, "connecting to " + where->host_header + " timed out");
-    co_return connect_error{connect_ec, 0, {},
-                            "cannot connect to " + where->host_header + ": " + connect_ec.message()};
+
+  if (where->secure) {
+    if (!options.tls.verify)
+      options.logger.log(log_level::warning, 0,
+                         "TLS verification is off for " + url + ": any server, or anyone in between, is accepted");
+    a->arm(options.handshake_timeout, a);
+    auto failed = co_await tls_handshake(*a, *where, options, tls_context.get());
+    a->disarm();
+    if (failed) co_return std::move(*failed);
   }
 
   a->arm(options.handshake_timeout, a);
@@ -154,16 +261,18 @@ net::awaitable<connect_result> open_connection(std::string url, std::shared_ptr<
   req.set(http::field::sec_websocket_key, key);
   req.set(http::field::sec_websocket_version, "13");
   req.set(http::field::user_agent, "tether");
+  if (!options.origin.empty()) req.set(http::field::origin, options.origin);
   if (!options.subprotocols.empty()) req.set(http::field::sec_websocket_protocol, join(options.subprotocols));
   for (auto const& field : options.headers) req.insert(field.name, field.value);
-  auto [write_ec, written] = co_await http::async_write(a->socket, req, use_tuple);
+  auto& stream = *a->stream;
+  auto [write_ec, written] = co_await http::async_write(stream, req, use_tuple);
 
   boost::beast::flat_buffer buffer;
   http::response_parser<http::string_body> parser;
   parser.header_limit(static_cast<std::uint32_t>(options.max_response_bytes));
   parser.body_limit(options.max_response_bytes);
   error_code read_ec = write_ec;
-  if (!write_ec) std::tie(read_ec, std::ignore) = co_await http::async_read(a->socket, buffer, parser, use_tuple);
+  if (!write_ec) std::tie(read_ec, std::ignore) = co_await http::async_read(stream, buffer, parser, use_tuple);
   a->disarm();
   if (read_ec) {
     if (a->timed_out) co_return failure(error::handshake_timeout, "the opening handshake timed out");
@@ -191,10 +300,9 @@ net::awaitable<connect_result> open_connection(std::string url, std::shared_ptr<
                                                        "\", which was not offered");
 
   std::string early(static_cast<char const*>(buffer.data().data()), buffer.size());
-  endpoint remote{peer.address().to_string(), peer.port()};
   detail::connection_config config{detail::role::client, options.websocket, options.logger, std::move(subprotocol),
                                    std::move(remote)};
-  auto conn = std::make_shared<detail::connection>(std::move(a->socket), std::move(config));
+  auto conn = std::make_shared<detail::connection>(std::move(*a->stream), std::move(config));
   conn->start(std::move(early));
   if (conn->log().enabled(log_level::debug))
     conn->log().log(log_level::debug, conn->id(), "WebSocket open: " + std::string(url));
@@ -209,6 +317,8 @@ net::awaitable<connect_result> connect(std::string_view url, client_options opti
   return open_connection(std::string(url), std::make_shared<client_options const>(std::move(options)));
 }
 
-net::awaitable<connect_result> connect(std::string_view url) { return connect(url, client_options{}); }
+net::awaitable<connect_result> connect(std::string_view url) {
+  return open_connection(std::string(url), std::make_shared<client_options const>());
+}
 
 }  // namespace tether

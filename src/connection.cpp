@@ -9,7 +9,6 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <boost/asio/write.hpp>
 
 #include <algorithm>
 #include <atomic>
@@ -64,19 +63,15 @@ std::uint64_t next_connection_id() noexcept {
   return next.fetch_add(1, std::memory_order_relaxed);
 }
 
-connection::connection(tcp::socket socket, connection_config config)
-    : executor_(socket.get_executor()),
-      socket_(std::move(socket)),
+connection::connection(transport stream, connection_config config)
+    : executor_(stream.get_executor()),
+      stream_(std::move(stream)),
       config_(std::move(config)),
       id_(next_connection_id()),
       reader_(config_.local_role, config_.options.max_message_size),
       wake_(executor_, clock::time_point::max()),
       watchdog_(executor_),
-      last_received_(clock::now()) {
-  error_code ignored;
-  socket_.non_blocking(true, ignored);
-  socket_.set_option(tcp::no_delay(true), ignored);
-}
+      last_received_(clock::now()) {}
 
 void connection::start(std::string early_bytes) {
   if (!early_bytes.empty()) consume({early_bytes.data(), early_bytes.size()});
@@ -112,9 +107,12 @@ void connection::await_readable() {
     arm_watchdog();
   }
   read_armed_ = true;
-  socket_.async_wait(tcp::socket::wait_read,
-                     net::bind_allocator(exact_allocator<void>(),
-                                         [self = shared_from_this()](error_code ec) { self->on_readable(ec); }));
+  auto on_ready = net::bind_allocator(exact_allocator<void>(),
+                                      [self = shared_from_this()](error_code ec) { self->on_readable(ec); });
+  if (stream_.has_buffered_input())
+    net::post(executor_, [on_ready = std::move(on_ready)]() mutable { on_ready(error_code{}); });
+  else
+    stream_.async_wait(stream_.read_wants(), std::move(on_ready));
 }
 
 void connection::on_readable(error_code ec) {
@@ -125,14 +123,20 @@ void connection::on_readable(error_code ec) {
     return;
   }
   auto buffer = thread_read_buffer();
-  std::size_t const n = socket_.read_some(net::buffer(buffer.data(), buffer.size()), ec);
+  std::size_t n = 0;
+  // TLS hands out one record (16 KiB at most) per read; the bytes it still
+  // holds are read now rather than after another wait.
+  do {
+    n += stream_.read_some(net::buffer(buffer.data() + n, buffer.size() - n), ec);
+  } while (!ec && n < buffer.size() && stream_.has_buffered_input());
+  if (n > 0) {
+    last_received_ = clock::now();
+    if (!close_received_ && !failing_) consume(buffer.first(n));  // data after a close is ignored
+    if (finished_) return;
+  }
   if (ec && ec != net::error::would_block && ec != net::error::try_again) {
     on_transport_end(ec);
     return;
-  }
-  if (!ec) {
-    last_received_ = clock::now();
-    if (!close_received_ && !failing_) consume(buffer.first(n));  // data after a close is ignored
   }
   await_readable();
 }
@@ -339,12 +343,45 @@ void connection::flush() {
   for (auto& frame : data_queue_) in_flight_.push_back(std::move(frame));
   data_queue_.clear();
   gather_.clear();
+  gather_next_ = 0;
   for (auto const& frame : in_flight_) {
     gather_.emplace_back(frame.header.data(), frame.header_size);
     if (!frame.payload.empty()) gather_.emplace_back(frame.payload.data(), frame.payload.size());
   }
-  net::async_write(socket_, gather_,
-                   [self = shared_from_this()](error_code ec, std::size_t) { self->on_written(ec); });
+  write_more();
+}
+
+// Writes until done or the socket is full; then waits for it to drain.
+void connection::write_more() {
+  // Linux takes at most IOV_MAX (1024) buffers per sendmsg.
+  constexpr std::size_t max_buffers = 1024;
+  while (gather_next_ < gather_.size()) {
+    error_code ec;
+    std::size_t const count = std::min(max_buffers, gather_.size() - gather_next_);
+    std::size_t written = stream_.write_some({gather_.data() + gather_next_, count}, ec);
+    if (ec == net::error::would_block || ec == net::error::try_again) {
+      stream_.async_wait(stream_.write_wants(), [self = shared_from_this()](error_code ec) {
+        if (ec)
+          self->on_written(ec);
+        else
+          self->write_more();
+      });
+      return;
+    }
+    if (ec) {
+      on_written(ec);
+      return;
+    }
+    while (written > 0) {
+      auto& next = gather_[gather_next_];
+      std::size_t const step = std::min(written, next.size());
+      next += step;
+      written -= step;
+      if (next.size() == 0) ++gather_next_;
+    }
+    while (gather_next_ < gather_.size() && gather_[gather_next_].size() == 0) ++gather_next_;
+  }
+  on_written({});
 }
 
 void connection::on_written(error_code ec) {
@@ -371,8 +408,7 @@ void connection::after_close_frame_sent() {
     // Our FIN ends the exchange; the pump reads on until the peer's FIN so
     // that unread bytes never turn our last frames into a reset.
     send_shut_ = true;
-    error_code ignored;
-    socket_.shutdown(tcp::socket::shutdown_send, ignored);
+    stream_.shutdown_send();
   }
 }
 
@@ -443,9 +479,7 @@ void connection::finish(tether::error why) {
   if (finished_) return;
   set_error(why);
   finished_ = true;
-  error_code ignored;
-  socket_.shutdown(tcp::socket::shutdown_both, ignored);
-  socket_.close(ignored);
+  stream_.close();
   watchdog_.cancel();
   control_queue_.clear();
   data_queue_.clear();

@@ -5,6 +5,7 @@
 
 #include "codec/frame.hpp"
 #include "codec/frame_reader.hpp"
+#include "transport.hpp"
 
 #include <tether/close_code.hpp>
 #include <tether/error.hpp>
@@ -15,7 +16,6 @@
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/buffer.hpp>
-#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/system/result.hpp>
 
@@ -40,11 +40,10 @@ std::uint64_t next_connection_id() noexcept;
 
 class connection : public std::enable_shared_from_this<connection> {
  public:
-  using tcp = boost::asio::ip::tcp;
   using clock = std::chrono::steady_clock;
   using error_code = boost::system::error_code;
 
-  connection(tcp::socket socket, connection_config config);
+  connection(transport stream, connection_config config);
 
   /// Starts reading; `early_bytes` arrived behind the handshake.
   void start(std::string early_bytes);
@@ -78,6 +77,7 @@ class connection : public std::enable_shared_from_this<connection> {
   void await_readable();
   void on_readable(error_code ec);
   void flush();
+  void write_more();
   void on_written(error_code ec);
   void consume(std::span<char> bytes);
   bool consume_frames(std::span<char> bytes, std::size_t& used);
@@ -101,7 +101,7 @@ class connection : public std::enable_shared_from_this<connection> {
   void log_debug(std::string_view text) const;
 
   boost::asio::any_io_executor executor_;
-  tcp::socket socket_;
+  transport stream_;
   connection_config config_;
   std::uint64_t id_;
   frame_reader reader_;
@@ -115,6 +115,7 @@ class connection : public std::enable_shared_from_this<connection> {
   std::vector<outgoing_frame> data_queue_;     // messages, then at most one close frame
   std::vector<outgoing_frame> in_flight_;
   std::vector<boost::asio::const_buffer> gather_;
+  std::size_t gather_next_ = 0;  // the first buffer not yet written in full
   std::size_t queued_bytes_ = 0;
   bool flushing_ = false;
 

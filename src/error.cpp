@@ -30,6 +30,9 @@ class category final : public boost::system::error_category {
       case error::invalid_argument: return "invalid argument";
       case error::operation_in_progress: return "another read is already in progress";
       case error::stopped: return "the server stopped";
+      case error::tls_failed: return "the TLS handshake failed";
+      case error::certificate_rejected: return "the server's certificate was rejected";
+      case error::proxy_failed: return "the HTTP proxy did not open a tunnel";
     }
     return "unknown tether error";
   }

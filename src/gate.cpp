@@ -44,8 +44,15 @@ admission gate::admit(endpoint const& remote, clock::time_point now) {
     }
     if (!admitted) return {admission::verdict::filtered};
   }
-  auto const key = address_key(remote.address);
   std::lock_guard lock(mutex_);
+  if (remote.address.empty()) {
+    // A Unix-socket peer has no address: often a proxy speaking for many
+    // clients, so only the total limit applies.
+    if (open_ >= max_total_) return {admission::verdict::over_capacity, std::chrono::seconds(1)};
+    ++open_;
+    return {};
+  }
+  auto const key = address_key(remote.address);
   std::chrono::seconds retry_after{0};
   if (rate_ > 0 && !take_token(key, now, retry_after)) return {admission::verdict::rate_limited, retry_after};
   auto& mine = open_per_address_[key];
@@ -62,6 +69,7 @@ void gate::leave(std::string const& address) {
   auto const key = address_key(address);
   std::lock_guard lock(mutex_);
   --open_;
+  if (address.empty()) return;
   auto it = open_per_address_.find(key);
   if (it != open_per_address_.end() && --it->second == 0) open_per_address_.erase(it);
 }

@@ -3,13 +3,17 @@
 #include "connection.hpp"
 #include "gate.hpp"
 #include "handshake.hpp"
+#include "tls.hpp"
+#include "transport.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/generic/stream_protocol.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -20,16 +24,23 @@
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
 
+#include <algorithm>
 #include <atomic>
+#include <cstring>
+#include <deque>
 #include <mutex>
 #include <optional>
 #include <stdexcept>
 #include <thread>
 #include <unordered_map>
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 namespace net = boost::asio;
 namespace http = boost::beast::http;
 using tcp = net::ip::tcp;
+using generic_stream = net::generic::stream_protocol;
 using boost::system::error_code;
 
 namespace tether {
@@ -41,15 +52,16 @@ constexpr auto use_tuple = net::as_tuple(net::use_awaitable);
 // What one accepted connection owns while it speaks HTTP, and what stop()
 // needs to reach it later.
 struct session_state {
-  explicit session_state(tcp::socket s) : socket(std::move(s)), timer(socket.get_executor()) {}
+  explicit session_state(generic_stream::socket s) : stream(std::move(s)), timer(stream.get_executor()) {}
 
-  tcp::socket socket;
+  detail::transport stream;
   net::steady_timer timer;
   unsigned deadline_generation = 0;
   bool timed_out = false;
   bool waiting_for_request = false;
   bool stopping = false;
   bool admitted = false;  // counted by the gate until the session ends
+  bool secure = false;
   endpoint remote;
   std::shared_ptr<detail::connection> ws;
 };
@@ -63,8 +75,7 @@ void arm_deadline(std::shared_ptr<session_state> const& s, std::chrono::millisec
     auto s = weak.lock();
     if (ec || !s || s->deadline_generation != generation) return;
     s->timed_out = true;
-    error_code ignored;
-    s->socket.close(ignored);
+    s->stream.close();
   });
 }
 
@@ -120,8 +131,49 @@ template <class Socket>
 endpoint remote_of(Socket const& socket) {
   error_code ec;
   auto const ep = socket.remote_endpoint(ec);
-  if (ec) return {};
-  return {ep.address().to_string(), ep.port()};
+  if (ec || ep.protocol().family() == AF_UNIX) return {};
+  tcp::endpoint ip;
+  std::memcpy(ip.data(), ep.data(), std::min(ep.size(), ip.capacity()));
+  return {ip.address().to_string(), ip.port()};
+}
+
+// One listening socket of the server, TCP or Unix.
+struct listening {
+  listener where;
+  std::optional<net::basic_socket_acceptor<generic_stream>> acceptor;
+  std::uint16_t port = 0;
+};
+
+std::vector<listener> listeners_of(server_options const& options) {
+  if (!options.listeners.empty()) return options.listeners;
+  listener only;
+  only.address = options.address;
+  only.port = options.port;
+  only.tls = !options.tls.certificates.empty();
+  return {only};
+}
+
+void open_listener(listening& l, net::io_context& ctx) {
+  auto& acceptor = l.acceptor.emplace(ctx);
+  if (!l.where.unix_path.empty()) {
+    // A socket file left by a server that died is in the way; anything
+    // else at that path is not ours to remove.
+    struct stat info {};
+    if (::lstat(l.where.unix_path.c_str(), &info) == 0 && S_ISSOCK(info.st_mode)) ::unlink(l.where.unix_path.c_str());
+    net::local::stream_protocol::endpoint const where{l.where.unix_path};
+    acceptor.open(generic_stream(AF_UNIX, 0));
+    acceptor.bind(generic_stream::endpoint(where));
+  } else {
+    tcp::endpoint const where{net::ip::make_address(l.where.address), l.where.port};
+    acceptor.open(generic_stream(where.protocol()));
+    acceptor.set_option(net::socket_base::reuse_address(true));
+    acceptor.bind(generic_stream::endpoint(where));
+    tcp::endpoint bound;
+    auto const local = acceptor.local_endpoint();
+    std::memcpy(bound.data(), local.data(), std::min(local.size(), bound.capacity()));
+    l.port = bound.port();
+  }
+  acceptor.listen(net::socket_base::max_listen_connections);
 }
 
 }  // namespace
@@ -133,22 +185,33 @@ struct server::impl {
       contexts_.push_back(std::make_unique<net::io_context>(1));
       guards_.emplace_back(contexts_.back()->get_executor());
     }
-    acceptor_.emplace(*contexts_.front());
-    tcp::endpoint const where{net::ip::make_address(options_.address), options_.port};
-    acceptor_->open(where.protocol());
-    acceptor_->set_option(net::socket_base::reuse_address(true));
-    acceptor_->bind(where);
-    acceptor_->listen(net::socket_base::max_listen_connections);
-    port_ = acceptor_->local_endpoint().port();
+    auto const wanted = listeners_of(options_);
+    bool const any_tls = std::any_of(wanted.begin(), wanted.end(), [](listener const& l) { return l.tls; });
+    if (any_tls) {
+      if (options_.tls.certificates.empty())
+        throw std::invalid_argument("tether::server: a listener has tls = true but server_options::tls has no certificate");
+      tls_.emplace(options_.tls);
+    }
+    for (auto const& where : wanted) {
+      auto& l = listeners_.emplace_back();
+      l.where = where;
+      open_listener(l, *contexts_.front());
+    }
   }
 
   net::io_context& main_context() { return *contexts_.front(); }
 
   void run() {
-    net::co_spawn(main_context(), accept_loop(), net::detached);
-    if (options_.logger.enabled(log_level::info)) {
-      endpoint const here{options_.address, port_};
-      options_.logger.log(log_level::info, 0, "listening on http://" + here.to_string());
+    for (auto& l : listeners_) {
+      net::co_spawn(main_context(), accept_loop(l), net::detached);
+      if (options_.logger.enabled(log_level::info)) {
+        std::string where = l.where.tls ? "https://" : "http://";
+        if (l.where.unix_path.empty())
+          where += endpoint{l.where.address, l.port}.to_string();
+        else
+          where = "unix:" + l.where.unix_path + (l.where.tls ? " (TLS)" : "");
+        options_.logger.log(log_level::info, 0, "listening on " + where);
+      }
     }
     std::vector<std::thread> threads;
     for (std::size_t i = 1; i < contexts_.size(); ++i)
@@ -157,11 +220,10 @@ struct server::impl {
     for (auto& t : threads) t.join();
   }
 
-  net::awaitable<void> accept_loop() {
-    std::size_t next = 0;
+  net::awaitable<void> accept_loop(listening& l) {
     while (!stopping_) {
-      auto& ctx = *contexts_[next++ % contexts_.size()];
-      auto [ec, socket] = co_await acceptor_->async_accept(ctx, use_tuple);
+      auto& ctx = *contexts_[next_context_++ % contexts_.size()];
+      auto [ec, socket] = co_await l.acceptor->async_accept(ctx, use_tuple);
       if (stopping_) break;
       if (ec) {
         options_.logger.log(log_level::warning, 0, "accept failed: " + ec.message());
@@ -180,8 +242,12 @@ struct server::impl {
           options_.logger.log(log_level::debug, 0, "accept filter refused " + remote.to_string());
         continue;  // the socket closes here, before any byte is read
       }
+      if (!remote.address.empty()) {
+        error_code ignored;
+        socket.set_option(tcp::no_delay(true), ignored);
+      }
       connections_.fetch_add(1, std::memory_order_relaxed);
-      net::co_spawn(ctx, session(std::move(socket), std::move(remote), admission), net::detached);
+      net::co_spawn(ctx, session(std::move(socket), std::move(remote), admission, l.where.tls), net::detached);
     }
   }
 
@@ -197,10 +263,12 @@ struct server::impl {
     sessions_.erase(key);
   }
 
-  net::awaitable<void> session(tcp::socket socket, endpoint remote, detail::admission admission) {
+  net::awaitable<void> session(generic_stream::socket socket, endpoint remote, detail::admission admission,
+                               bool tls) {
     auto state = std::make_shared<session_state>(std::move(socket));
     state->remote = std::move(remote);
     state->admitted = admission.what == detail::admission::verdict::admit;
+    state->secure = tls;
     auto const key = enroll(state);
     struct leave {
       impl* self;
@@ -215,9 +283,13 @@ struct server::impl {
     if (stopping_) co_return;  // enrolled after stop() looked at the registry
 
     try {
-      if (!state->admitted)
-        co_await refuse_connection(state, admission);
-      else if (auto ticket = co_await serve_http(state))
+      if (!state->admitted) {
+        // Over a TLS listener a refusal would cost the very handshake the
+        // limit is there to save: those connections just close.
+        if (!tls) co_await refuse_connection(state, admission);
+      } else if (tls && !co_await tls_handshake(state)) {
+        // logged at debug level
+      } else if (auto ticket = co_await serve_http(state))
         co_await serve_websocket(state, std::move(ticket));
     } catch (std::exception const& e) {
       options_.logger.log(log_level::error, 0, std::string("session failed: ") + e.what());
@@ -238,15 +310,32 @@ struct server::impl {
     if (co_await respond(state, std::move(res), 11, false, false)) co_await linger(state);
   }
 
+  net::awaitable<bool> tls_handshake(std::shared_ptr<session_state> const& state) {
+    state->stream.use_tls(tls_->get(), true);
+    arm_deadline(state, options_.handshake_timeout);
+    error_code ec;
+    while ((ec = state->stream.handshake_step()) == net::error::would_block) {
+      std::tie(ec) = co_await state->stream.async_wait(state->stream.handshake_wants(), use_tuple);
+      if (ec) break;
+    }
+    disarm_deadline(*state);
+    if (ec && options_.logger.enabled(log_level::debug)) {
+      std::string why = state->timed_out ? "timed out"
+                        : ec == tether::error::tls_failed ? state->stream.tls_failure()
+                                                          : ec.message();
+      options_.logger.log(log_level::debug, 0, "TLS handshake with " + state->remote.to_string() + " failed: " + why);
+    }
+    co_return !ec;
+  }
+
   // After a refusal: our FIN first, then read what the client still sends
   // (briefly), so that unread bytes do not turn the answer into a reset.
   net::awaitable<void> linger(std::shared_ptr<session_state> const& state) {
-    error_code ignored;
-    state->socket.shutdown(tcp::socket::shutdown_send, ignored);
+    state->stream.shutdown_send();
     arm_deadline(state, std::chrono::seconds(1));
     char sink[512];
     for (;;) {
-      auto [ec, n] = co_await state->socket.async_read_some(net::buffer(sink), use_tuple);
+      auto [ec, n] = co_await state->stream.async_read_some(net::buffer(sink), use_tuple);
       if (ec) break;
     }
   }
@@ -261,7 +350,7 @@ struct server::impl {
       parser.body_limit(options_.max_body_bytes);
       state->waiting_for_request = true;
       arm_deadline(state, first ? options_.handshake_timeout : options_.keep_alive_timeout);
-      auto [ec, n] = co_await http::async_read(state->socket, buffer, parser, use_tuple);
+      auto [ec, n] = co_await http::async_read(state->stream, buffer, parser, use_tuple);
       state->waiting_for_request = false;
       disarm_deadline(*state);
       if (ec) {
@@ -271,8 +360,9 @@ struct server::impl {
       first = false;
       auto& req = parser.get();
       request r = to_request(req, remote);
+      r.secure = state->secure;
       bool const wants_upgrade = detail::has_token(req[http::field::upgrade], "websocket");
-      auto const decision = router_.dispatch(r, wants_upgrade);
+      auto const decision = router_.dispatch(r, wants_upgrade, state->secure);
       if (wants_upgrade) {
         if (decision.websocket) co_return co_await upgrade(state, req, std::move(r), *decision.websocket, buffer);
         if (co_await respond(state, refusal_for(decision, true), req.version(), false, false)) co_await linger(state);
@@ -290,8 +380,7 @@ struct server::impl {
         co_return nullptr;
       if (!keep_alive) break;
     }
-    error_code ignored;
-    state->socket.shutdown(tcp::socket::shutdown_send, ignored);
+    state->stream.shutdown_send();
     co_return nullptr;
   }
 
@@ -357,9 +446,9 @@ struct server::impl {
     error_code ec;
     if (head_only) {
       http::response_serializer<http::string_body> serializer{out};
-      std::tie(ec, std::ignore) = co_await http::async_write_header(state->socket, serializer, use_tuple);
+      std::tie(ec, std::ignore) = co_await http::async_write_header(state->stream, serializer, use_tuple);
     } else {
-      std::tie(ec, std::ignore) = co_await http::async_write(state->socket, out, use_tuple);
+      std::tie(ec, std::ignore) = co_await http::async_write(state->stream, out, use_tuple);
     }
     disarm_deadline(*state);
     co_return !ec;
@@ -393,7 +482,7 @@ struct server::impl {
     accept.set(http::field::sec_websocket_accept, detail::accept_key(req[http::field::sec_websocket_key]));
     if (!subprotocol.empty()) accept.set(http::field::sec_websocket_protocol, subprotocol);
     arm_deadline(state, options_.handshake_timeout);
-    auto [ec, n] = co_await http::async_write(state->socket, accept, use_tuple);
+    auto [ec, n] = co_await http::async_write(state->stream, accept, use_tuple);
     disarm_deadline(*state);
     if (ec) co_return nullptr;
 
@@ -409,7 +498,7 @@ struct server::impl {
     request const& r = ticket.req;
     detail::connection_config config{detail::role::server, ticket.route->options.websocket, options_.logger,
                                      std::move(ticket.subprotocol), r.remote};
-    auto conn = std::make_shared<detail::connection>(std::move(state.socket), std::move(config));
+    auto conn = std::make_shared<detail::connection>(std::move(state.stream), std::move(config));
     state.ws = conn;
     conn->start(std::move(ticket.early_bytes));
     if (conn->log().enabled(log_level::debug))
@@ -449,15 +538,14 @@ struct server::impl {
     stopping_ = true;
     options_.logger.log(log_level::info, 0, "stopping");
     error_code ignored;
-    acceptor_->close(ignored);
+    for (auto& l : listeners_) l.acceptor->close(ignored);
     if (signals_) signals_->cancel(ignored);
     for_each_session([](std::shared_ptr<session_state> const& s) {
       s->stopping = true;
       if (s->ws) {
         net::co_spawn(s->ws->executor(), s->ws->close(close_code::going_away, "server stopping"), net::detached);
       } else if (s->waiting_for_request) {
-        error_code ignored;
-        s->socket.cancel(ignored);
+        s->stream.cancel();
       }
     });
     net::co_spawn(main_context(), finish_stop(grace), net::detached);
@@ -472,8 +560,7 @@ struct server::impl {
         if (s->ws) {
           s->ws->abort(error::stopped);
         } else {
-          error_code ignored;
-          s->socket.close(ignored);
+          s->stream.close();
         }
       });
       co_await wait_for_no_connections(std::chrono::seconds(1));
@@ -492,7 +579,10 @@ struct server::impl {
     // Coroutines left in the loops are destroyed here, while the registry
     // and counters they touch on the way out still exist.
     signals_.reset();
-    acceptor_.reset();
+    for (auto& l : listeners_) {
+      l.acceptor.reset();
+      if (!l.where.unix_path.empty()) ::unlink(l.where.unix_path.c_str());
+    }
     guards_.clear();
     contexts_.clear();
   }
@@ -522,9 +612,10 @@ struct server::impl {
   detail::gate gate_{options_};
   std::vector<std::unique_ptr<net::io_context>> contexts_;
   std::vector<net::executor_work_guard<net::io_context::executor_type>> guards_;
-  std::optional<tcp::acceptor> acceptor_;
+  std::optional<detail::tls_server_context> tls_;
+  std::deque<listening> listeners_;  // a deque: accept loops hold references
+  std::atomic<std::size_t> next_context_{0};
   std::optional<net::signal_set> signals_;
-  std::uint16_t port_ = 0;
   std::atomic<bool> stopping_{false};
   std::atomic<std::size_t> connections_{0};
   std::mutex registry_mutex_;
@@ -537,7 +628,9 @@ server::server(router app, server_options options)
 
 server::~server() = default;
 
-std::uint16_t server::port() const noexcept { return impl_->port_; }
+std::uint16_t server::port() const noexcept { return impl_->listeners_.front().port; }
+
+std::uint16_t server::port(std::size_t i) const { return impl_->listeners_.at(i).port; }
 
 void server::run() { impl_->run(); }
 

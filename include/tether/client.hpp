@@ -1,9 +1,10 @@
 #pragma once
-// Opening a WebSocket connection to a ws:// URL.
+// Opening a WebSocket connection to a ws:// or wss:// URL.
 
 #include <tether/logger.hpp>
 #include <tether/options.hpp>
 #include <tether/request.hpp>
+#include <tether/tls.hpp>
 #include <tether/websocket.hpp>
 
 #include <boost/asio/awaitable.hpp>
@@ -19,8 +20,19 @@ namespace tether {
 
 struct client_options {
   std::vector<std::string> subprotocols{};  ///< offered in this order
-  std::vector<header_field> headers{};      ///< extra request headers, e.g. {"Origin", "https://example.org"}
-  std::chrono::milliseconds connect_timeout = std::chrono::seconds(10);  ///< resolve + TCP connect
+  std::vector<header_field> headers{};      ///< extra request headers
+  std::string origin{};                     ///< sent as the Origin header when not empty
+  tls_client_options tls{};                 ///< for wss://: trust and verification
+  /// Connect to this Unix-domain socket instead of the URL's host and
+  /// port; the URL still gives the Host header and the target.
+  std::string unix_socket{};
+  /// An HTTP proxy ("http://user:pass@host:port") to tunnel through with
+  /// CONNECT. Empty: the environment decides (https_proxy for wss://,
+  /// http_proxy for ws://, both skipped for hosts listed in no_proxy and
+  /// for loopback addresses). "direct": never use a proxy.
+  std::string proxy{};
+  std::chrono::milliseconds connect_timeout = std::chrono::seconds(10);  ///< resolve, connect and proxy tunnel
+  /// TLS handshake, then (separately) the HTTP upgrade.
   std::chrono::milliseconds handshake_timeout = std::chrono::seconds(10);
   std::size_t max_response_bytes = 64 * 1024;  ///< headers and body of a refusal
   websocket_options websocket{};

@@ -29,6 +29,9 @@ enum class error {
   invalid_argument,       ///< e.g. a ping payload over 125 bytes, a close code that may not be sent
   operation_in_progress,  ///< a second read() while one is pending
   stopped,                ///< the server was stopped and the grace period ran out
+  tls_failed,             ///< the TLS handshake or a TLS record failed (details in the log or connect_error)
+  certificate_rejected,   ///< the server's certificate did not verify (expired, wrong host, unknown CA...)
+  proxy_failed,           ///< the HTTP proxy refused or broke the CONNECT tunnel
 };
 
 boost::system::error_category const& error_category() noexcept;

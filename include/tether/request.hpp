@@ -12,7 +12,7 @@
 namespace tether {
 
 struct endpoint {
-  std::string address{};  ///< numeric, without brackets ("127.0.0.1", "::1")
+  std::string address{};  ///< numeric, without brackets ("127.0.0.1", "::1"); empty for a Unix-socket peer
   std::uint16_t port = 0;
 
   std::string to_string() const;  ///< "127.0.0.1:8080" or "[::1]:8080"
@@ -31,6 +31,7 @@ struct request {
   std::vector<header_field> headers{};
   std::string body{};
   endpoint remote{};
+  bool secure = false;  ///< arrived over TLS
   /// The route's {name} parameters, percent-decoded; "*" holds what the
   /// trailing wildcard matched.
   std::vector<std::pair<std::string, std::string>> params{};

@@ -4,6 +4,7 @@
 
 #include <tether/logger.hpp>
 #include <tether/router.hpp>
+#include <tether/tls.hpp>
 
 #include <chrono>
 #include <cstddef>
@@ -11,14 +12,33 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace tether {
+
+/// One listening socket.
+struct listener {
+  std::string address = "127.0.0.1";  ///< IPv4 or IPv6 address to bind
+  std::uint16_t port = 8080;          ///< 0 picks a free port: read it with server::port(i)
+  bool tls = false;                   ///< speaks TLS with server_options::tls
+  /// Listens on this Unix-domain socket path instead of address and port.
+  /// A stale socket file is replaced; the file is removed when the server
+  /// is destroyed.
+  std::string unix_path{};
+};
 
 struct server_options {
   std::string address = "127.0.0.1";  ///< loopback by default; "::" or "0.0.0.0" to open up
   std::uint16_t port = 8080;          ///< 0 picks a free port: read it with port()
+  /// Certificates. When there are any, the listener made of address and
+  /// port speaks TLS (https:// and wss://).
+  tls_server_options tls{};
+  /// When not empty, these replace address and port: several sockets, say
+  /// plain HTTP on 8080 and TLS on 8443, or a Unix socket.
+  std::vector<listener> listeners{};
   unsigned threads = 1;               ///< event loops, one thread each
-  /// From accept to the end of the first request's headers.
+  /// From accept to the end of the TLS handshake, and again to the end of
+  /// the first request's headers.
   std::chrono::milliseconds handshake_timeout = std::chrono::seconds(10);
   /// Between two requests on a kept-alive HTTP connection.
   std::chrono::milliseconds keep_alive_timeout = std::chrono::seconds(30);
@@ -49,8 +69,10 @@ class server {
   server(server const&) = delete;
   server& operator=(server const&) = delete;
 
-  /// The bound port (useful with port 0).
+  /// The bound port of the first listener, or of listener `i` (useful
+  /// with port 0); 0 for a Unix socket.
   std::uint16_t port() const noexcept;
+  std::uint16_t port(std::size_t i) const;
 
   /// Serves until stop() has finished; uses the calling thread and
   /// threads - 1 more.

@@ -13,5 +13,6 @@
 #include <tether/route_pattern.hpp>
 #include <tether/router.hpp>
 #include <tether/server.hpp>
+#include <tether/tls.hpp>
 #include <tether/token.hpp>
 #include <tether/websocket.hpp>

@@ -1,0 +1,170 @@
+#include "transport.hpp"
+
+#include <tether/error.hpp>
+
+#include <boost/asio/ip/address.hpp>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+namespace net = boost::asio;
+
+namespace tether::detail {
+
+namespace {
+
+// TLS records carry at most 16 KiB; gathering small frames up to that
+// size keeps one record (and one system call) per flush.
+constexpr std::size_t record_size = 16 * 1024;
+
+std::string openssl_reason() {
+  std::string text;
+  while (unsigned long const code = ERR_get_error()) {
+    char buffer[256];
+    ERR_error_string_n(code, buffer, sizeof buffer);
+    if (!text.empty()) text += "; ";
+    // "error:0A000086:SSL routines::certificate verify failed" -> the reason
+    std::string_view const full(buffer);
+    auto const colon = full.rfind(':');
+    text += colon == std::string_view::npos ? full : full.substr(colon + 1);
+  }
+  return text;
+}
+
+}  // namespace
+
+void transport::ssl_free::operator()(SSL* ssl) const noexcept { SSL_free(ssl); }
+
+transport::transport(socket_type socket) : socket_(std::move(socket)) {
+  error_code ignored;
+  socket_.non_blocking(true, ignored);
+}
+
+transport::transport(transport&& other) noexcept = default;
+transport::~transport() = default;
+
+void transport::use_tls(SSL_CTX* context, bool server, std::string const& host, bool verify_host) {
+  ssl_.reset(SSL_new(context));
+  if (!ssl_) throw std::bad_alloc();
+  SSL_set_fd(ssl_.get(), socket_.native_handle());
+  if (server) {
+    SSL_set_accept_state(ssl_.get());
+    return;
+  }
+  SSL_set_connect_state(ssl_.get());
+  error_code not_ip;
+  auto const address = net::ip::make_address(host, not_ip);
+  if (not_ip && !host.empty()) SSL_set_tlsext_host_name(ssl_.get(), host.c_str());  // SNI carries names only
+  if (!verify_host || host.empty()) return;
+  if (!not_ip)
+    X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl_.get()), address.to_string().c_str());
+  else
+    SSL_set1_host(ssl_.get(), host.c_str());
+}
+
+// OpenSSL's error queue is per thread and shared by every connection on it:
+// each call starts from a clean queue and leaves one.
+transport::error_code transport::tls_error(int result, wait_type& wants) {
+  switch (SSL_get_error(ssl_.get(), result)) {
+    case SSL_ERROR_WANT_READ:
+      wants = socket_type::wait_read;
+      return net::error::would_block;
+    case SSL_ERROR_WANT_WRITE:
+      wants = socket_type::wait_write;
+      return net::error::would_block;
+    case SSL_ERROR_ZERO_RETURN:
+      return net::error::eof;
+    case SSL_ERROR_SYSCALL:
+      ERR_clear_error();
+      if (errno == 0) return net::error::eof;
+      return {errno, boost::system::system_category()};
+    default:
+      tls_failure_ = openssl_reason();
+      return make_error_code(tether::error::tls_failed);
+  }
+}
+
+transport::error_code transport::handshake_step() {
+  ERR_clear_error();
+  errno = 0;
+  int const result = SSL_do_handshake(ssl_.get());
+  if (result == 1) return {};
+  auto ec = tls_error(result, handshake_wants_);
+  if (ec == net::error::eof) ec = make_error_code(tether::error::tls_failed), tls_failure_ = "the peer closed the connection";
+  return ec;
+}
+
+std::size_t transport::read_some(net::mutable_buffer buffer, error_code& ec) {
+  if (!ssl_) return socket_.read_some(buffer, ec);
+  ERR_clear_error();
+  errno = 0;
+  std::size_t n = 0;
+  int const result = SSL_read_ex(ssl_.get(), buffer.data(), buffer.size(), &n);
+  if (result == 1) {
+    ec = {};
+    return n;
+  }
+  ec = tls_error(result, read_wants_);
+  return 0;
+}
+
+std::size_t transport::write_some(std::span<net::const_buffer const> buffers, error_code& ec) {
+  if (!ssl_) return socket_.write_some(buffers, ec);
+  net::const_buffer data = buffers.empty() ? net::const_buffer{} : buffers.front();
+  if (data.size() < record_size && buffers.size() > 1) {
+    // A retry after would_block sees the same bytes again, and at least as
+    // many, which is what OpenSSL asks of a repeated SSL_write.
+    staging_.clear();
+    for (auto const& b : buffers) {
+      std::size_t const take = std::min(b.size(), record_size - staging_.size());
+      auto const* p = static_cast<char const*>(b.data());
+      staging_.insert(staging_.end(), p, p + take);
+      if (staging_.size() == record_size) break;
+    }
+    data = net::buffer(staging_);
+  }
+  ERR_clear_error();
+  errno = 0;
+  std::size_t n = 0;
+  int const result = SSL_write_ex(ssl_.get(), data.data(), data.size(), &n);
+  if (result == 1) {
+    ec = {};
+    return n;
+  }
+  ec = tls_error(result, write_wants_);
+  return 0;
+}
+
+bool transport::has_buffered_input() const noexcept {
+  return ssl_ && (SSL_pending(ssl_.get()) > 0 || SSL_has_pending(ssl_.get()) == 1);
+}
+
+void transport::shutdown_send() {
+  error_code ignored;
+  if (ssl_ && socket_.is_open()) {
+    // Best effort: close_notify fits any socket buffer, and a peer that
+    // never sees it still sees our FIN.
+    ERR_clear_error();
+    SSL_shutdown(ssl_.get());
+    ERR_clear_error();
+  }
+  socket_.shutdown(socket_type::shutdown_send, ignored);
+}
+
+void transport::cancel() {
+  error_code ignored;
+  socket_.cancel(ignored);
+}
+
+void transport::close() {
+  error_code ignored;
+  socket_.shutdown(socket_type::shutdown_both, ignored);
+  socket_.close(ignored);
+}
+
+}  // namespace tether::detail

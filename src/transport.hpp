@@ -1,0 +1,167 @@
+#pragma once
+// One byte stream, plain or TLS, over a TCP or Unix socket. The connection
+// drives it with readiness waits and non-blocking calls (so idle
+// connections hold no buffer); Beast's HTTP code sees an ordinary Asio
+// stream through async_read_some/async_write_some.
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/buffer.hpp>
+#include <boost/asio/compose.hpp>
+#include <boost/asio/generic/stream_protocol.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/system/error_code.hpp>
+
+#include <array>
+#include <cstddef>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+typedef struct ssl_st SSL;
+typedef struct ssl_ctx_st SSL_CTX;
+
+namespace tether::detail {
+
+class transport {
+ public:
+  using socket_type = boost::asio::generic::stream_protocol::socket;
+  using executor_type = socket_type::executor_type;
+  using error_code = boost::system::error_code;
+  using wait_type = boost::asio::socket_base::wait_type;
+
+  explicit transport(socket_type socket);
+  transport(transport&&) noexcept;
+  transport& operator=(transport&&) = delete;
+  ~transport();
+
+  /// Makes the stream TLS; the handshake itself is handshake(). On the
+  /// client side `host` is the peer's name (SNI unless it is an IP address)
+  /// and, when `verify_host`, the name its certificate must carry.
+  void use_tls(SSL_CTX* context, bool server, std::string const& host = {}, bool verify_host = true);
+  bool is_tls() const noexcept { return ssl_ != nullptr; }
+  SSL* native_tls() const noexcept { return ssl_.get(); }
+
+  /// One step of the TLS handshake; would_block means wait for wants_for_handshake().
+  error_code handshake_step();
+  wait_type handshake_wants() const noexcept { return handshake_wants_; }
+
+  /// Non-blocking. would_block when nothing can move now: wait with
+  /// async_wait(read_wants()) or async_wait(write_wants()).
+  std::size_t read_some(boost::asio::mutable_buffer buffer, error_code& ec);
+  std::size_t write_some(std::span<boost::asio::const_buffer const> buffers, error_code& ec);
+  wait_type read_wants() const noexcept { return read_wants_; }
+  wait_type write_wants() const noexcept { return write_wants_; }
+
+  /// TLS may hold decrypted or undecrypted bytes the socket no longer shows.
+  bool has_buffered_input() const noexcept;
+
+  /// Ends our direction: close_notify for TLS, then FIN.
+  void shutdown_send();
+  void cancel();
+  void close();
+  bool is_open() const noexcept { return socket_.is_open(); }
+
+  /// The OpenSSL reason for the last failure, for log lines and errors.
+  std::string const& tls_failure() const noexcept { return tls_failure_; }
+
+  template <class Token>
+  auto async_wait(wait_type what, Token&& token) {
+    return socket_.async_wait(what, std::forward<Token>(token));
+  }
+
+  // The Asio stream interface, for Beast.
+  executor_type get_executor() noexcept { return socket_.get_executor(); }
+
+  template <class MutableBuffers, class Token>
+  auto async_read_some(MutableBuffers const& buffers, Token&& token) {
+    return boost::asio::async_compose<Token, void(error_code, std::size_t)>(
+        read_op{*this, first_buffer<boost::asio::mutable_buffer>(buffers)}, token, socket_);
+  }
+
+  template <class ConstBuffers, class Token>
+  auto async_write_some(ConstBuffers const& buffers, Token&& token) {
+    write_op op{*this, {}, 0};
+    for (auto it = boost::asio::buffer_sequence_begin(buffers);
+         it != boost::asio::buffer_sequence_end(buffers) && op.count < op.buffers.size(); ++it)
+      if (boost::asio::const_buffer const b(*it); b.size() > 0) op.buffers[op.count++] = b;
+    return boost::asio::async_compose<Token, void(error_code, std::size_t)>(op, token, socket_);
+  }
+
+ private:
+  struct ssl_free {
+    void operator()(SSL* ssl) const noexcept;
+  };
+
+  template <class Buffer, class Sequence>
+  static Buffer first_buffer(Sequence const& buffers) {
+    for (auto it = boost::asio::buffer_sequence_begin(buffers); it != boost::asio::buffer_sequence_end(buffers); ++it)
+      if (Buffer const b(*it); b.size() > 0) return b;
+    return {};
+  }
+
+  struct read_op {
+    transport& self;
+    boost::asio::mutable_buffer buffer;
+    bool started = false;
+
+    template <class Self>
+    void operator()(Self& op, error_code ec = {}) {
+      if (!ec) {
+        std::size_t const n = buffer.size() == 0 ? 0 : self.read_some(buffer, ec);
+        if (ec != boost::asio::error::would_block) {
+          if (!started) {  // completing inside the initiating call is not allowed
+            started = true;
+            boost::asio::post(self.socket_.get_executor(), [op = std::move(op), ec, n]() mutable { op.complete(ec, n); });
+            return;
+          }
+          op.complete(ec, n);
+          return;
+        }
+        started = true;
+        self.socket_.async_wait(self.read_wants_, std::move(op));
+        return;
+      }
+      op.complete(ec, 0);
+    }
+  };
+
+  struct write_op {
+    transport& self;
+    std::array<boost::asio::const_buffer, 16> buffers;
+    std::size_t count = 0;
+    bool started = false;
+
+    template <class Self>
+    void operator()(Self& op, error_code ec = {}) {
+      if (!ec) {
+        std::size_t const n = count == 0 ? 0 : self.write_some({buffers.data(), count}, ec);
+        if (ec != boost::asio::error::would_block) {
+          if (!started) {
+            started = true;
+            boost::asio::post(self.socket_.get_executor(), [op = std::move(op), ec, n]() mutable { op.complete(ec, n); });
+            return;
+          }
+          op.complete(ec, n);
+          return;
+        }
+        started = true;
+        self.socket_.async_wait(self.write_wants_, std::move(op));
+        return;
+      }
+      op.complete(ec, 0);
+    }
+  };
+
+  error_code tls_error(int result, wait_type& wants);
+
+  socket_type socket_;
+  std::unique_ptr<SSL, ssl_free> ssl_;
+  wait_type read_wants_ = socket_type::wait_read;
+  wait_type write_wants_ = socket_type::wait_write;
+  wait_type handshake_wants_ = socket_type::wait_read;
+  std::vector<char> staging_;  // small TLS writes gathered into one record
+  std::string tls_failure_;
+};
+
+}  // namespace tether::detail
