@@ -1,6 +1,7 @@
 #include <tether/client.hpp>
 
 #include "connection.hpp"
+#include "extensions.hpp"
 #include "handshake.hpp"
 #include "proxy.hpp"
 #include "tls.hpp"
@@ -263,6 +264,8 @@ net::awaitable<connect_result> open_connection(std::string url, std::shared_ptr<
   req.set(http::field::user_agent, "tether");
   if (!options.origin.empty()) req.set(http::field::origin, options.origin);
   if (!options.subprotocols.empty()) req.set(http::field::sec_websocket_protocol, join(options.subprotocols));
+  if (auto const offer = detail::make_deflate_offer(options.websocket.compression); !offer.empty())
+    req.set(http::field::sec_websocket_extensions, offer);
   for (auto const& field : options.headers) req.insert(field.name, field.value);
   auto& stream = *a->stream;
   auto [write_ec, written] = co_await http::async_write(stream, req, use_tuple);
@@ -291,8 +294,10 @@ net::awaitable<connect_result> open_connection(std::string url, std::shared_ptr<
     co_return failure(error::bad_handshake, "the 101 response lacks Upgrade: websocket or Connection: Upgrade");
   if (res[http::field::sec_websocket_accept] != detail::accept_key(key))
     co_return failure(error::bad_handshake, "Sec-WebSocket-Accept does not match our key");
-  if (!res[http::field::sec_websocket_extensions].empty())
-    co_return failure(error::bad_handshake, "the server enabled an extension that was not offered");
+  detail::deflate_agreement deflate;
+  if (std::string why; !detail::accept_deflate_answer(res[http::field::sec_websocket_extensions],
+                                                      options.websocket.compression, deflate, why))
+    co_return failure(error::bad_handshake, std::move(why));
   std::string subprotocol(res[http::field::sec_websocket_protocol]);
   if (!subprotocol.empty() &&
       std::find(options.subprotocols.begin(), options.subprotocols.end(), subprotocol) == options.subprotocols.end())
@@ -301,7 +306,7 @@ net::awaitable<connect_result> open_connection(std::string url, std::shared_ptr<
 
   std::string early(static_cast<char const*>(buffer.data().data()), buffer.size());
   detail::connection_config config{detail::role::client, options.websocket, options.logger, std::move(subprotocol),
-                                   std::move(remote)};
+                                   std::move(remote), deflate};
   auto conn = std::make_shared<detail::connection>(std::move(*a->stream), std::move(config));
   conn->start(std::move(early));
   if (conn->log().enabled(log_level::debug))

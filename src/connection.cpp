@@ -71,7 +71,10 @@ connection::connection(transport stream, connection_config config)
       reader_(config_.local_role, config_.options.max_message_size),
       wake_(executor_, clock::time_point::max()),
       watchdog_(executor_),
-      last_received_(clock::now()) {}
+      last_received_(clock::now()) {
+  if (auto const& d = config_.deflate; d.on)
+    reader_.enable_inflate(d.receive_window_bits, d.receive_reset, config_.options.compression.max_ratio);
+}
 
 void connection::start(std::string early_bytes) {
   if (!early_bytes.empty()) consume({early_bytes.data(), early_bytes.size()});
@@ -281,16 +284,34 @@ net::awaitable<boost::system::result<message>> connection::read() {
 
 // ---------------------------------------------------------------- writing
 
-connection::outgoing_frame connection::make_frame(opcode op, std::string_view payload) const {
+connection::outgoing_frame connection::make_frame(opcode op, std::string_view payload) {
   outgoing_frame frame;
   frame.op = op;
-  frame.payload.assign(payload);
+  auto const& d = config_.deflate;
+  auto const& c = config_.options.compression;
+  // A peer that limits our window to 8 bits gets plain messages: zlib
+  // cannot write with a 256-byte window, and RFC 7692 lets any message go
+  // uncompressed.
+  bool const compress = d.on && !is_control(op) && payload.size() >= c.threshold && d.send_window_bits >= 9;
+  if (compress) {
+    int const level = std::clamp(c.level, 1, 9);
+    int const mem_level = std::clamp(c.mem_level, 1, 9);
+    if (d.send_reset) {
+      thread_deflater(d.send_window_bits, mem_level, level).compress(payload, frame.payload, true);
+    } else {
+      if (!deflater_) deflater_ = std::make_unique<deflate_stream>(d.send_window_bits, mem_level, level);
+      deflater_->compress(payload, frame.payload, false);
+    }
+  } else {
+    frame.payload.assign(payload);
+  }
+  std::uint64_t const size = frame.payload.size();
   if (config_.local_role == role::client) {
     mask_key const key = random_mask_key();
-    frame.header_size = static_cast<std::uint8_t>(encode_header(frame.header, true, op, payload.size(), &key));
+    frame.header_size = static_cast<std::uint8_t>(encode_header(frame.header, true, op, size, &key, compress));
     apply_mask({frame.payload.data(), frame.payload.size()}, key, 0);
   } else {
-    frame.header_size = static_cast<std::uint8_t>(encode_header(frame.header, true, op, payload.size(), nullptr));
+    frame.header_size = static_cast<std::uint8_t>(encode_header(frame.header, true, op, size, nullptr, compress));
   }
   return frame;
 }
@@ -425,7 +446,7 @@ net::awaitable<boost::system::error_code> connection::write(std::string_view pay
       co_return make_error_code(net::error::operation_aborted);
   }
   data_queue_.push_back(make_frame(kind == message_kind::text ? opcode::text : opcode::binary, payload));
-  queued_bytes_ += payload.size();
+  queued_bytes_ += data_queue_.back().payload.size();  // what leaves, compressed or not
   start_flush();
   co_return error_code{};
 }

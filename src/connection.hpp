@@ -3,8 +3,10 @@
 // pump (socket -> codec -> inbox), a flush (queue -> one gather write) and a
 // watchdog timer (pings, idle, close deadline), all plain callbacks.
 
+#include "codec/deflate.hpp"
 #include "codec/frame.hpp"
 #include "codec/frame_reader.hpp"
+#include "extensions.hpp"
 #include "transport.hpp"
 
 #include <tether/close_code.hpp>
@@ -34,6 +36,7 @@ struct connection_config {
   tether::logger log;
   std::string subprotocol;
   endpoint remote;
+  deflate_agreement deflate{};
 };
 
 std::uint64_t next_connection_id() noexcept;
@@ -61,6 +64,7 @@ class connection : public std::enable_shared_from_this<connection> {
   close_code peer_close_code() const noexcept { return peer_close_code_; }
   std::string const& peer_close_reason() const noexcept { return peer_close_reason_; }
   std::string const& subprotocol() const noexcept { return config_.subprotocol; }
+  bool compressed() const noexcept { return config_.deflate.on; }
   endpoint const& remote() const noexcept { return config_.remote; }
   std::uint64_t id() const noexcept { return id_; }
   boost::asio::any_io_executor const& executor() const noexcept { return executor_; }
@@ -85,7 +89,7 @@ class connection : public std::enable_shared_from_this<connection> {
   void on_peer_close();
   void on_transport_end(error_code ec);
 
-  outgoing_frame make_frame(opcode op, std::string_view payload) const;
+  outgoing_frame make_frame(opcode op, std::string_view payload);
   void queue_control(outgoing_frame frame);
   void queue_close(close_code code, std::string_view reason);
   void start_flush();
@@ -105,6 +109,7 @@ class connection : public std::enable_shared_from_this<connection> {
   connection_config config_;
   std::uint64_t id_;
   frame_reader reader_;
+  std::unique_ptr<deflate_stream> deflater_;  // with context takeover only
 
   std::string header_tail_;  // an incomplete frame header, at most 13 bytes
   std::vector<message> inbox_;

@@ -2,6 +2,7 @@
 
 #include "connection.hpp"
 #include "gate.hpp"
+#include "extensions.hpp"
 #include "handshake.hpp"
 #include "tls.hpp"
 #include "transport.hpp"
@@ -91,6 +92,7 @@ struct upgrade_ticket {
   router::websocket_route const* route = nullptr;
   request req;
   std::string subprotocol;
+  detail::deflate_agreement deflate;
   std::string early_bytes;  // frames the client sent right behind its request
 };
 
@@ -481,6 +483,11 @@ struct server::impl {
     accept.set(http::field::connection, "Upgrade");
     accept.set(http::field::sec_websocket_accept, detail::accept_key(req[http::field::sec_websocket_key]));
     if (!subprotocol.empty()) accept.set(http::field::sec_websocket_protocol, subprotocol);
+    detail::deflate_agreement deflate;
+    if (auto const answer = detail::answer_deflate_offer(req[http::field::sec_websocket_extensions],
+                                                         route->options.websocket.compression, deflate);
+        !answer.empty())
+      accept.set(http::field::sec_websocket_extensions, answer);
     arm_deadline(state, options_.handshake_timeout);
     auto [ec, n] = co_await http::async_write(state->stream, accept, use_tuple);
     disarm_deadline(*state);
@@ -489,7 +496,7 @@ struct server::impl {
     std::string early(static_cast<char const*>(buffer.data().data()), buffer.size());
     r.headers.shrink_to_fit();
     // On the heap: the session's frame holds a pointer, not the request.
-    co_return std::make_unique<upgrade_ticket>(upgrade_ticket{route, std::move(r), std::move(subprotocol), std::move(early)});
+    co_return std::make_unique<upgrade_ticket>(upgrade_ticket{route, std::move(r), std::move(subprotocol), deflate, std::move(early)});
   }
 
   // Plain functions around the coroutine below keep its frame small: every
@@ -497,7 +504,7 @@ struct server::impl {
   std::shared_ptr<detail::connection> open_websocket(session_state& state, upgrade_ticket& ticket) {
     request const& r = ticket.req;
     detail::connection_config config{detail::role::server, ticket.route->options.websocket, options_.logger,
-                                     std::move(ticket.subprotocol), r.remote};
+                                     std::move(ticket.subprotocol), r.remote, ticket.deflate};
     auto conn = std::make_shared<detail::connection>(std::move(state.stream), std::move(config));
     state.ws = conn;
     conn->start(std::move(ticket.early_bytes));

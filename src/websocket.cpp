@@ -74,6 +74,8 @@ std::string const& websocket::peer_close_reason() const noexcept {
   return impl_ ? impl_->peer_close_reason() : empty_string;
 }
 
+bool websocket::compressed() const noexcept { return impl_ && impl_->compressed(); }
+
 std::string const& websocket::subprotocol() const noexcept {
   return impl_ ? impl_->subprotocol() : empty_string;
 }

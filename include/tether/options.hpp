@@ -6,11 +6,37 @@
 
 namespace tether {
 
+/// permessage-deflate (RFC 7692). Off by default; see docs/compression.md
+/// for the memory each choice costs.
+struct compression_options {
+  /// Server: accept a client's offer. Client: make one.
+  bool enabled = false;
+  /// Keep the compression history from one message to the next. Better
+  /// ratios for many small similar messages, but each connection then owns
+  /// its zlib streams: with window_bits 15 and mem_level 8 about 300 KiB.
+  /// Off, both directions start every message afresh and Tether shares one
+  /// zlib stream per thread, so a connection costs nothing extra.
+  bool context_takeover = false;
+  /// LZ77 window of both directions, 9..15 (2^bits bytes). A peer may ask
+  /// for less; one that asks our side for 8 gets uncompressed messages,
+  /// which RFC 7692 allows (zlib cannot write with a 256-byte window).
+  int window_bits = 15;
+  int mem_level = 8;  ///< zlib memory level of our compressor, 1..9
+  int level = 6;      ///< zlib level, 1 (fast) .. 9 (small)
+  /// Messages shorter than this many bytes are sent uncompressed.
+  std::size_t threshold = 64;
+  /// Refuse (1009) a message that inflates to more than this many times
+  /// its compressed size; 0 turns it off. max_message_size always bounds
+  /// the inflated size; deflate cannot exceed about 1032:1.
+  std::size_t max_ratio = 0;
+};
+
 /// Every field has a default suited to a public server; a zero duration
 /// turns that timer off.
 struct websocket_options {
-  /// Largest incoming message in bytes, all fragments together; a larger
-  /// one closes the connection with 1009 as soon as its header arrives.
+  /// Largest incoming message in bytes, all fragments together and after
+  /// decompression; a larger one closes the connection with 1009 as soon
+  /// as its header (or its inflated size) shows it.
   std::size_t max_message_size = 16 * 1024 * 1024;
   /// Bytes of outgoing messages queued but not yet written; a writer that
   /// finds the queue this full awaits until it drains (backpressure).
@@ -27,6 +53,7 @@ struct websocket_options {
   /// Upper bound for the close handshake, from our close frame (or the
   /// peer's) to the end of the TCP connection.
   std::chrono::milliseconds close_timeout = std::chrono::seconds(5);
+  compression_options compression{};
 };
 
 }  // namespace tether

@@ -73,6 +73,8 @@ class websocket {
   std::string const& peer_close_reason() const noexcept;
   /// The subprotocol agreed in the handshake, empty if none.
   std::string const& subprotocol() const noexcept;
+  /// Whether permessage-deflate was agreed in the handshake.
+  bool compressed() const noexcept;
   endpoint const& remote() const noexcept;
   /// Unique per process; the number in log lines.
   std::uint64_t id() const noexcept;

@@ -8,8 +8,8 @@
 namespace tether::detail {
 
 std::size_t encode_header(header_bytes& out, bool fin, opcode op, std::uint64_t payload_size,
-                          mask_key const* mask) noexcept {
-  out[0] = static_cast<char>((fin ? 0x80 : 0x00) | static_cast<std::uint8_t>(op));
+                          mask_key const* mask, bool compressed) noexcept {
+  out[0] = static_cast<char>((fin ? 0x80 : 0x00) | (compressed ? 0x40 : 0x00) | static_cast<std::uint8_t>(op));
   std::uint8_t const mask_bit = mask ? 0x80 : 0x00;
   std::size_t size = 2;
   if (payload_size < 126) {

@@ -28,8 +28,10 @@ using mask_key = std::array<std::uint8_t, 4>;
 using header_bytes = std::array<char, max_header_size>;
 
 /// Writes a header with the shortest length encoding; returns its size.
+/// `compressed` sets RSV1, which permessage-deflate uses on a message's
+/// first frame.
 std::size_t encode_header(header_bytes& out, bool fin, opcode op, std::uint64_t payload_size,
-                          mask_key const* mask) noexcept;
+                          mask_key const* mask, bool compressed = false) noexcept;
 
 /// XORs `data` with the mask, `offset` bytes into the masked payload, so a
 /// payload may be unmasked in pieces.

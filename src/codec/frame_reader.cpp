@@ -41,8 +41,11 @@ bool frame_reader::parse_header(std::span<char const> in, std::size_t& header_si
 
   bool const fin = (b0 & 0x80) != 0;
   std::uint8_t const raw_opcode = b0 & 0x0F;
-  if ((b0 & 0x70) != 0 || !known_opcode(raw_opcode)) return false;
+  if ((b0 & 0x30) != 0 || !known_opcode(raw_opcode)) return false;
   auto const op = static_cast<opcode>(raw_opcode);
+  // RSV1 marks a compressed message, on its first frame only (RFC 7692 6).
+  bool const rsv1 = (b0 & 0x40) != 0;
+  if (rsv1 && (!inflate_ || is_control(op) || op == opcode::continuation)) return false;
   // Clients mask, servers do not (RFC 6455 5.1).
   if (masked != (role_ == role::server)) return false;
 
@@ -70,6 +73,7 @@ bool frame_reader::parse_header(std::span<char const> in, std::size_t& header_si
     }
   }
 
+  if (!is_control(op) && op != opcode::continuation) message_compressed_ = rsv1;
   frame_fin_ = fin;
   frame_opcode_ = op;
   frame_masked_ = masked;
@@ -115,7 +119,8 @@ frame_reader::step frame_reader::next(std::span<char> input) {
       if (is_control(frame_opcode_)) {
         control_.append(bytes);
       } else {
-        if (message_.kind == message_kind::text && !utf8_.feed(bytes))
+        // Compressed text is checked once inflated.
+        if (message_.kind == message_kind::text && !message_compressed_ && !utf8_.feed(bytes))
           return fail(tether::error::invalid_utf8, pos + n);
         message_.payload.append(bytes);
       }
@@ -133,12 +138,41 @@ frame_reader::step frame_reader::next(std::span<char> input) {
       default: break;
     }
     if (frame_fin_) {
-      if (message_.kind == message_kind::text && !utf8_.complete())
+      if (message_compressed_) {
+        if (auto const bad = inflate_message(); bad != tether::error{}) return fail(bad, pos);
+        if (message_.kind == message_kind::text && !is_valid_utf8(message_.payload))
+          return fail(tether::error::invalid_utf8, pos);
+      } else if (message_.kind == message_kind::text && !utf8_.complete()) {
         return fail(tether::error::invalid_utf8, pos);
+      }
       in_message_ = false;
       return {event::message, pos};
     }
   }
+}
+
+void frame_reader::enable_inflate(int window_bits, bool reset_each, std::size_t max_ratio) {
+  inflate_ = true;
+  // A raw inflater cannot be made with 8 bits; a larger window reads
+  // anything a smaller one wrote.
+  inflate_window_bits_ = std::clamp(window_bits, 9, 15);
+  inflate_reset_each_ = reset_each;
+  max_ratio_ = max_ratio;
+}
+
+tether::error frame_reader::inflate_message() {
+  inflate_stream* stream = nullptr;
+  if (inflate_reset_each_) {
+    stream = &thread_inflater(inflate_window_bits_);
+  } else {
+    if (!own_inflater_) own_inflater_ = std::make_unique<inflate_stream>(inflate_window_bits_);
+    stream = own_inflater_.get();
+  }
+  std::string plain;
+  auto const bad = stream->decompress(message_.payload, max_message_size_, max_ratio_, plain, inflate_reset_each_);
+  if (bad != tether::error{}) return bad;
+  message_.payload = std::move(plain);
+  return {};
 }
 
 message frame_reader::take_message() noexcept {

@@ -2,6 +2,7 @@
 // The receiving half of the sans-io codec: bytes in, events out. It never
 // touches a socket; the connection feeds it whatever a read brought.
 
+#include "codec/deflate.hpp"
 #include "codec/frame.hpp"
 #include "codec/utf8.hpp"
 
@@ -11,6 +12,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <string>
 #include <string_view>
@@ -29,6 +31,12 @@ class frame_reader {
   frame_reader(role local_role, std::size_t max_message_size) noexcept
       : role_(local_role), max_message_size_(max_message_size) {}
 
+  /// Accepts RSV1 (permessage-deflate) on data messages from now on.
+  /// `window_bits` is the peer's compression window; `reset_each` says the
+  /// peer compresses each message afresh (no context takeover), so a
+  /// stream shared per thread serves; otherwise the reader owns one.
+  void enable_inflate(int window_bits, bool reset_each, std::size_t max_ratio);
+
   /// Consumes bytes until one event completes or the input runs out.
   /// Payload bytes are unmasked in place. Only an incomplete frame header
   /// (under 14 bytes) is ever left unconsumed; the caller keeps it and
@@ -45,6 +53,7 @@ class frame_reader {
 
  private:
   step fail(tether::error why, std::size_t consumed) noexcept;
+  tether::error inflate_message();
   bool parse_header(std::span<char const> input, std::size_t& header_size);
 
   role role_;
@@ -59,6 +68,12 @@ class frame_reader {
   std::uint64_t frame_offset_ = 0;
 
   bool in_message_ = false;  // a fragmented data message has started
+  bool message_compressed_ = false;
+  bool inflate_ = false;
+  bool inflate_reset_each_ = false;
+  int inflate_window_bits_ = 15;
+  std::size_t max_ratio_ = 0;
+  std::unique_ptr<inflate_stream> own_inflater_;  // with context takeover only
   message message_;
   utf8_validator utf8_;
   std::string control_;
