@@ -292,12 +292,18 @@ connection::outgoing_frame connection::make_frame(opcode op, std::string_view pa
   // A peer that limits our window to 8 bits gets plain messages: zlib
   // cannot write with a 256-byte window, and RFC 7692 lets any message go
   // uncompressed.
-  bool const compress = d.on && !is_control(op) && payload.size() >= c.threshold && d.send_window_bits >= 9;
+  bool compress = d.on && !is_control(op) && payload.size() >= c.threshold && d.send_window_bits >= 9;
   if (compress) {
     int const level = std::clamp(c.level, 1, 9);
     int const mem_level = std::clamp(c.mem_level, 1, 9);
     if (d.send_reset) {
       thread_deflater(d.send_window_bits, mem_level, level).compress(payload, frame.payload, true);
+      // Incompressible data goes out as it is; without shared history the
+      // peer's inflater never needs to see it.
+      if (frame.payload.size() >= payload.size()) {
+        compress = false;
+        frame.payload.assign(payload);
+      }
     } else {
       if (!deflater_) deflater_ = std::make_unique<deflate_stream>(d.send_window_bits, mem_level, level);
       deflater_->compress(payload, frame.payload, false);

@@ -5,6 +5,8 @@ Tether's authors did not write.
     python_peer.py server                        echo server; prints its port, exits on /shutdown
 """
 import asyncio
+import json
+import os
 import sys
 
 import websockets
@@ -34,9 +36,37 @@ async def check_echo(url, **options):
         assert ws.close_code == 4000, f"server answered close with {ws.close_code}"
 
 
+def stress_messages():
+    """Highly compressible, repeated and incompressible messages: inflaters
+    have failed on exactly these (Beast 1.81, its issue #3028)."""
+    for size in (64 << 10, 1 << 20, 16 << 20):
+        yield b"\x41" * size
+        yield "tether! " * (size // 8)
+        yield os.urandom(size)
+
+
+async def check_compression(url, path):
+    async with websockets.connect(url + path, max_size=None) as ws:
+        names = [extension.name for extension in ws.extensions]
+        assert names == ["permessage-deflate"], f"negotiated {names} on {path}"
+        for message in stress_messages():
+            await ws.send(message)
+            reply = await asyncio.wait_for(ws.recv(), 30)
+            assert reply == message, f"compressed echo of {len(message)} bytes differs on {path}"
+        # A long run of small messages, all in flight at once.
+        small = [json.dumps({"seq": i, "kind": "tick", "value": i % 7}) for i in range(2000)]
+        for message in small:
+            await ws.send(message)
+        for message in small:
+            assert await asyncio.wait_for(ws.recv(), 30) == message, f"small message differs on {path}"
+        await ws.close()
+
+
 async def check_client_features(url):
     await check_echo(url, compression=None)
-    await check_echo(url)  # offers permessage-deflate; Tether declines it for now
+    await check_echo(url)  # offers permessage-deflate; /echo does not compress
+    await check_compression(url, "/deflate")
+    await check_compression(url, "/deflate-takeover")
     async with websockets.connect(url + "/sub", subprotocols=["v1", "v2"]) as ws:
         assert ws.subprotocol == "v2", f"chose {ws.subprotocol}"
     async with websockets.connect(url + "/close") as ws:

@@ -2,6 +2,7 @@
 // authors did not write.
 //   node node_peer.mjs client ws://127.0.0.1:PORT   checks a Tether server, exit 0 on success
 //   node node_peer.mjs server                        echo server; prints its port, exits on /shutdown
+import { randomBytes } from 'node:crypto';
 import { WebSocket, WebSocketServer } from 'ws';
 
 const sizes = [0, 1, 125, 126, 127, 65535, 65536, 1 << 20];
@@ -10,7 +11,7 @@ const check = (ok, why) => { if (!ok) fail(why); };
 
 function open(url, protocols, options = {}) {
   return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url, protocols, { maxPayload: 4 << 20, ...options });
+    const ws = new WebSocket(url, protocols, { maxPayload: 32 << 20, ...options });
     ws.once('open', () => resolve(ws));
     ws.once('unexpected-response', (req, res) => reject(new Error('status ' + res.statusCode)));
     ws.once('error', reject);
@@ -47,9 +48,40 @@ async function checkEcho(base, options) {
   check((await done).code === 4000, 'server answered our close with another code');
 }
 
+// Highly compressible, repeated and incompressible messages: inflaters
+// have failed on exactly these (Beast 1.81, its issue #3028).
+function* stressMessages() {
+  for (const size of [64 << 10, 1 << 20, 16 << 20]) {
+    yield [Buffer.alloc(size, 0x41), true];
+    yield ['tether! '.repeat(size / 8), false];
+    yield [randomBytes(size), true];
+  }
+}
+
+async function checkCompression(base, path, options) {
+  const ws = await open(base + path, [], options);
+  check(ws.extensions.startsWith('permessage-deflate'), `negotiated "${ws.extensions}" on ${path}`);
+  for (const [payload, isBinary] of stressMessages()) {
+    const reply = next(ws);
+    ws.send(payload, { binary: isBinary });
+    const got = await reply;
+    check(Buffer.compare(Buffer.from(got.data), Buffer.from(payload)) === 0, `compressed echo of ${payload.length} bytes on ${path}`);
+  }
+  // A long run of small messages, all in flight at once.
+  const small = Array.from({ length: 2000 }, (_, i) => JSON.stringify({ seq: i, kind: 'tick', value: i % 7 }));
+  const received = [];
+  const all = new Promise((resolve) => ws.on('message', (data) => { received.push(data.toString()); if (received.length === small.length) resolve(); }));
+  for (const m of small) ws.send(m);
+  await all;
+  check(received.every((m, i) => m === small[i]), `small messages differ on ${path}`);
+  ws.close();
+}
+
 async function client(base) {
   await checkEcho(base, { perMessageDeflate: false });
-  await checkEcho(base, {}); // offers permessage-deflate; Tether declines it for now
+  await checkEcho(base, {}); // offers permessage-deflate; /echo does not compress
+  await checkCompression(base, '/deflate', { perMessageDeflate: { threshold: 0 } });
+  await checkCompression(base, '/deflate-takeover', { perMessageDeflate: { threshold: 0 } });
   const sub = await open(base + '/sub', ['v1', 'v2']);
   check(sub.protocol === 'v2', 'chose ' + sub.protocol);
   sub.close();
@@ -67,7 +99,7 @@ async function client(base) {
 
 function server() {
   const wss = new WebSocketServer({
-    host: '127.0.0.1', port: 0, maxPayload: 4 << 20,
+    host: '127.0.0.1', port: 0, maxPayload: 32 << 20, perMessageDeflate: true,
     handleProtocols: (protocols) => (protocols.has('v1') ? 'v1' : false),
   });
   wss.on('listening', () => console.log(wss.address().port));
