@@ -1,5 +1,5 @@
 // tether-cat: a WebSocket client and server for the terminal.
-//   tether-cat [options] ws://host:port/path    standard input lines become messages,
+//   tether-cat [options] ws[s]://host:port/path standard input lines become messages,
 //                                                received messages go to standard output
 //   tether-cat --listen PORT [--broadcast]      serve: echo every message, or send
 //                                                standard input lines to every client
@@ -27,8 +27,8 @@ using namespace std::chrono_literals;
 namespace {
 
 constexpr char usage[] =
-    "usage: tether-cat [options] ws://host:port/path\n"
-    "       tether-cat --listen PORT [--path /] [--broadcast]\n"
+    "usage: tether-cat [options] ws[s]://host:port/path\n"
+    "       tether-cat --listen PORT [--path /] [--broadcast] [--cert FILE --key FILE] [-z]\n"
     "options:\n"
     "  -s, --subprotocol NAME   offer a subprotocol (repeatable)\n"
     "  -H, --header 'K: V'      extra request header (repeatable)\n"
@@ -38,6 +38,12 @@ constexpr char usage[] =
     "  -e, --echo               send back every message received, until the server closes\n"
     "  -d, --close-delay MS     after the end of input, wait this long for replies before\n"
     "                           closing (default 500)\n"
+    "  -z, --compress           permessage-deflate (offer it; as a server, accept it)\n"
+    "      --ca FILE            trust the CAs in this PEM file instead of the system store\n"
+    "  -k, --insecure           do not verify the server's certificate (warns)\n"
+    "      --unix PATH          connect through this Unix socket\n"
+    "      --proxy URL          HTTP proxy (default: http_proxy/https_proxy; 'direct': none)\n"
+    "      --cert FILE, --key FILE  serve wss:// with this certificate chain and key\n"
     "  -v, --verbose            debug log on standard error\n";
 
 struct settings {
@@ -49,6 +55,7 @@ struct settings {
   int listen_port = -1;
   std::string path = "/";
   bool broadcast = false;
+  std::string cert_file, key_file;
 };
 
 int fail_usage(std::string const& why) {
@@ -112,12 +119,14 @@ int run_server(settings const& s) {
     }
     std::lock_guard lock(clients_mutex);
     clients.erase(ws.id());
-  }, {.origins = tether::origin::any()});
+  }, {.origins = tether::origin::any(), .websocket = s.client.websocket});
   tether::server_options options;
   options.port = static_cast<std::uint16_t>(s.listen_port);
   options.logger = s.client.logger;
+  if (!s.cert_file.empty()) options.tls.certificates.push_back(tether::certificate::from_files(s.cert_file, s.key_file));
   tether::server server(app, options);
-  std::fprintf(stderr, "tether-cat: listening on ws://127.0.0.1:%u%s\n", server.port(), s.path.c_str());
+  std::fprintf(stderr, "tether-cat: listening on %s://127.0.0.1:%u%s\n", s.cert_file.empty() ? "ws" : "wss",
+               server.port(), s.path.c_str());
   if (s.broadcast) {
     std::thread([&] {
       net::io_context writer;
@@ -158,7 +167,7 @@ int main(int argc, char** argv) {
         auto start = header.find_first_not_of(' ', colon + 1);
         s.client.headers.push_back({header.substr(0, colon), start == std::string::npos ? "" : header.substr(start)});
       } else if (arg == "-o" || arg == "--origin") {
-        s.client.headers.push_back({"Origin", value()});
+        s.client.origin = value();
       } else if (arg == "-b" || arg == "--binary") {
         s.binary = true;
       } else if (arg == "-p" || arg == "--ping-interval") {
@@ -167,6 +176,20 @@ int main(int argc, char** argv) {
         s.echo = true;
       } else if (arg == "-d" || arg == "--close-delay") {
         s.close_delay = std::chrono::milliseconds(std::stoi(value()));
+      } else if (arg == "-z" || arg == "--compress") {
+        s.client.websocket.compression.enabled = true;
+      } else if (arg == "--ca") {
+        s.client.tls.ca_file = value();
+      } else if (arg == "-k" || arg == "--insecure") {
+        s.client.tls.verify = false;
+      } else if (arg == "--unix") {
+        s.client.unix_socket = value();
+      } else if (arg == "--proxy") {
+        s.client.proxy = value();
+      } else if (arg == "--cert") {
+        s.cert_file = value();
+      } else if (arg == "--key") {
+        s.key_file = value();
       } else if (arg == "-v" || arg == "--verbose") {
         s.client.logger = tether::logger(tether::log_level::debug);
       } else if (arg == "--listen") {
@@ -192,6 +215,7 @@ int main(int argc, char** argv) {
     std::fflush(stderr);
     std::_Exit(status);
   };
+  if (s.cert_file.empty() != s.key_file.empty()) return fail_usage("--cert and --key go together");
   if (s.listen_port >= 0) {
     try {
       finish(run_server(s));

@@ -6,6 +6,9 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <unistd.h>
 
 using namespace test;
 
@@ -95,4 +98,36 @@ BOOST_AUTO_TEST_CASE(server_mode_echoes) {
   });
   std::system("pkill -INT -f 'tether-cat --listen 0 --path /cat'");
   ::pclose(child);
+}
+
+BOOST_AUTO_TEST_CASE(wss_with_a_custom_ca_compression_and_insecure_mode) {
+  auto const cert = tether::certificate::self_signed({"127.0.0.1"});
+  auto const dir = std::filesystem::temp_directory_path() / ("tether-cat-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  auto const ca_file = (dir / "cert.pem").string();
+  std::ofstream(ca_file) << cert.chain_pem;
+
+  tether::router app;
+  tether::endpoint_options deflate;
+  deflate.websocket.compression.enabled = true;
+  app.websocket("/echo", [](tether::websocket& ws, tether::request const&) -> net::awaitable<void> {
+    auto msg = co_await ws.read();
+    if (msg) co_await ws.write((ws.compressed() ? "compressed " : "plain ") + msg->payload);
+  }, deflate);
+  tether::server_options options;
+  options.tls.certificates.push_back(cert);
+  running_server server(std::move(app), options);
+  std::string const url = "wss://127.0.0.1:" + std::to_string(server.port()) + "/echo";
+
+  auto r = run("printf 'hi\\n' | " + tool() + " -z --ca " + ca_file + " " + url);
+  BOOST_TEST(r.status == 0, r.output);
+  BOOST_TEST(r.output == "compressed hi\n");
+  r = run("printf 'hi\\n' | " + tool() + " " + url);
+  BOOST_TEST(r.status == 1, r.output);
+  BOOST_TEST(r.output.find("self-signed") != std::string::npos, r.output);
+  r = run("printf 'hi\\n' | " + tool() + " -k " + url);
+  BOOST_TEST(r.status == 0, r.output);
+  BOOST_TEST(r.output.find("verification is off") != std::string::npos, r.output);
+  BOOST_TEST(r.output.find("plain hi\n") != std::string::npos, r.output);
+  std::filesystem::remove_all(dir);
 }
