@@ -1,0 +1,121 @@
+// The example servers run as users run them: started as processes, used
+// over loopback, stopped with SIGTERM.
+#define BOOST_TEST_MODULE examples
+#include "support.hpp"
+
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <sys/wait.h>
+#include <unistd.h>
+
+using namespace test;
+
+namespace {
+
+std::string examples_dir() {
+  char const* dir = std::getenv("TETHER_EXAMPLES_DIR");
+  BOOST_REQUIRE_MESSAGE(dir, "TETHER_EXAMPLES_DIR is not set");
+  return dir;
+}
+
+// A child process whose standard output we read; SIGTERM ends it.
+class child {
+ public:
+  explicit child(std::vector<std::string> args) {
+    int fds[2];
+    BOOST_REQUIRE(::pipe(fds) == 0);
+    pid_ = ::fork();
+    BOOST_REQUIRE(pid_ >= 0);
+    if (pid_ == 0) {
+      ::dup2(fds[1], STDOUT_FILENO);
+      ::close(fds[0]);
+      ::close(fds[1]);
+      std::vector<char*> argv;
+      for (auto& a : args) argv.push_back(a.data());
+      argv.push_back(nullptr);
+      ::execv(argv[0], argv.data());
+      std::_Exit(127);
+    }
+    ::close(fds[1]);
+    out_ = ::fdopen(fds[0], "r");
+  }
+
+  ~child() {
+    if (pid_ > 0) stop();
+    if (out_) std::fclose(out_);
+  }
+
+  std::string line() {
+    char buffer[512] = {};
+    if (!std::fgets(buffer, sizeof buffer, out_)) return {};
+    return buffer;
+  }
+
+  /// SIGTERM, then the exit status (-1 if it did not end within 10 s).
+  int stop() {
+    ::kill(pid_, SIGTERM);
+    for (int i = 0; i < 1000; ++i) {
+      int status = 0;
+      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+        pid_ = -1;
+        return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+      }
+      std::this_thread::sleep_for(10ms);
+    }
+    ::kill(pid_, SIGKILL);
+    ::waitpid(pid_, nullptr, 0);
+    pid_ = -1;
+    return -1;
+  }
+
+ private:
+  pid_t pid_ = -1;
+  FILE* out_ = nullptr;
+};
+
+void expect_echo(std::string const& url, tether::client_options options, bool compressed) {
+  run_client([&]() -> net::awaitable<void> {
+    auto ws = co_await tether::connect(url, options);
+    BOOST_REQUIRE_MESSAGE(ws.has_value(), ws.error().message());
+    BOOST_TEST(ws->compressed() == compressed);
+    BOOST_REQUIRE(!co_await ws->write(std::string(5000, 'e')));
+    auto reply = co_await ws->read();
+    BOOST_REQUIRE(reply.has_value());
+    BOOST_TEST(reply->payload == std::string(5000, 'e'));
+    BOOST_TEST(!co_await ws->close());
+  });
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(echo_server_serves_its_page_and_echoes) {
+  auto const port = std::to_string(free_port());
+  child server({examples_dir() + "/01_echo_server", "--port", port});
+  BOOST_TEST(server.line().find("http://127.0.0.1:" + port) != std::string::npos);
+  BOOST_TEST(http_exchange(static_cast<std::uint16_t>(std::stoi(port)), "GET", "/").find("new WebSocket") !=
+             std::string::npos);
+  expect_echo("ws://127.0.0.1:" + port + "/echo", quiet_client(), false);
+  BOOST_TEST(server.stop() == 0);
+}
+
+BOOST_AUTO_TEST_CASE(tls_server_with_its_own_certificate) {
+  auto const dir = std::filesystem::temp_directory_path() / ("tether-example-" + std::to_string(::getpid()));
+  auto const https = std::to_string(free_port());
+  auto const http = std::to_string(free_port());
+  child server({examples_dir() + "/06_tls_server", "--port", https, "--http-port", http, "--save", dir.string()});
+  BOOST_TEST(server.line().find("https://127.0.0.1:" + https) != std::string::npos);
+
+  auto const redirect = http_exchange(static_cast<std::uint16_t>(std::stoi(http)), "GET", "/");
+  BOOST_TEST(redirect.find("302") != std::string::npos, redirect);
+  BOOST_TEST(redirect.find("Location: https://127.0.0.1:" + https + "/") != std::string::npos, redirect);
+
+  tether::client_options options = quiet_client();
+  options.tls.ca_file = (dir / "cert.pem").string();
+  options.websocket.compression.enabled = true;
+  expect_echo("wss://127.0.0.1:" + https + "/echo", options, true);
+  expect_echo("wss://localhost:" + https + "/echo", options, true);
+  BOOST_TEST(server.stop() == 0);
+  std::filesystem::remove_all(dir);
+}
