@@ -213,7 +213,7 @@ net::awaitable<connect_result> open_connection(std::string url, std::shared_ptr<
     if (where->secure) tls_context = detail::client_tls_context(options.tls);
     if (options.unix_socket.empty()) proxy = detail::choose_proxy(options.proxy, where->host, where->secure);
   } catch (std::invalid_argument const& e) {
-    co_return failure(where->secure && !tls_context ? error::tls_failed : error::proxy_failed, e.what());
+    co_return failure(error::invalid_argument, e.what());  // a CA or proxy setting that cannot be used
   }
 
   auto const executor = co_await net::this_coro::executor;

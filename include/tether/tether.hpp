@@ -8,6 +8,7 @@
 #include <tether/message.hpp>
 #include <tether/options.hpp>
 #include <tether/origin.hpp>
+#include <tether/reconnect.hpp>
 #include <tether/request.hpp>
 #include <tether/response.hpp>
 #include <tether/route_pattern.hpp>

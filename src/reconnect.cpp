@@ -1,0 +1,67 @@
+#include <tether/reconnect.hpp>
+
+#include <tether/error.hpp>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <algorithm>
+#include <random>
+
+namespace net = boost::asio;
+
+namespace tether {
+
+namespace {
+
+bool worth_retrying(connect_error const& e) {
+  if (e.code == error::bad_url || e.code == error::unsupported_scheme || e.code == error::invalid_argument ||
+      e.code == error::certificate_rejected || e.code == error::subprotocol_mismatch)
+    return false;
+  if (e.code == error::handshake_rejected)
+    return e.http_status >= 500 || e.http_status == 408 || e.http_status == 429;
+  return true;
+}
+
+}  // namespace
+
+net::awaitable<connect_error> keep_connected(std::string url, client_options options, reconnect_options backoff,
+                                             std::function<net::awaitable<bool>(websocket&)> session) {
+  std::minstd_rand random{std::random_device{}()};
+  std::uniform_real_distribution<double> unit(0.0, 1.0);
+  net::steady_timer timer(co_await net::this_coro::executor);
+  auto delay = backoff.initial_delay;
+  std::size_t failures = 0;
+  for (;;) {
+    auto ws = co_await connect(url, options);
+    if (ws) {
+      failures = 0;
+      delay = backoff.initial_delay;
+      bool again = true;
+      try {
+        again = co_await session(*ws);
+      } catch (std::exception const& e) {
+        options.logger.log(log_level::error, ws->id(), std::string("reconnecting session threw: ") + e.what());
+      }
+      co_await ws->close();
+      if (!again) co_return connect_error{};
+      options.logger.log(log_level::info, 0, "connection to " + url + " ended; reconnecting");
+    } else {
+      if (!worth_retrying(ws.error())) co_return ws.error();
+      if (backoff.max_attempts != 0 && ++failures >= backoff.max_attempts) co_return ws.error();
+      auto const wait = std::chrono::duration_cast<std::chrono::milliseconds>(
+          delay * (1.0 - std::clamp(backoff.jitter, 0.0, 1.0) * unit(random)));
+      options.logger.log(log_level::warning, 0,
+                         ws.error().message() + "; trying again in " + std::to_string(wait.count()) + " ms");
+      timer.expires_after(wait);
+      auto [ec] = co_await timer.async_wait(net::as_tuple(net::use_awaitable));
+      if (ec) co_return connect_error{ec, 0, {}, "keep_connected was cancelled"};
+      delay = std::min(backoff.max_delay, std::chrono::duration_cast<std::chrono::milliseconds>(
+                                              delay * std::max(1.0, backoff.multiplier)));
+    }
+  }
+}
+
+}  // namespace tether
