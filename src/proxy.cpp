@@ -44,8 +44,10 @@ std::optional<proxy_address> parse_proxy_url(std::string_view text) {
   auto parsed = boost::urls::parse_uri(url);
   if (!parsed || parsed->encoded_host().empty()) return std::nullopt;
   if (!iequals(parsed->scheme(), "http")) return std::nullopt;  // https:// proxies are not supported
+  if (parsed->has_port() && (parsed->port().empty() || parsed->port_number() == 0)) return std::nullopt;
   proxy_address out;
   out.host = parsed->host_address();
+  if (out.host.empty()) return std::nullopt;
   out.port = parsed->has_port() ? std::string(parsed->port()) : "80";
   if (parsed->has_userinfo()) out.authorization = "Basic " + base64(parsed->user() + ":" + parsed->password());
   return out;

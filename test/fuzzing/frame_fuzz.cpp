@@ -1,6 +1,9 @@
-// libFuzzer target: the frame codec in both roles, fed in pieces whose size
-// the first input byte chooses, as reads would bring them.
+// libFuzzer target: the frame codec in both roles, with and without
+// permessage-deflate, fed in pieces whose size the first input byte
+// chooses, as reads would bring them. Also: any bytes, compressed and
+// framed, come back unchanged.
 #include "input.hpp"
+#include "codec/deflate.hpp"
 #include "codec/frame_reader.hpp"
 #include "codec/utf8.hpp"
 
@@ -11,9 +14,10 @@ using fuzzing::check;
 
 namespace {
 
-void run(tether::detail::role role, std::string bytes, std::size_t piece) {
+void run(tether::detail::role role, std::string bytes, std::size_t piece, int inflate_bits = 0, bool reset = true) {
   using tether::detail::frame_reader;
   frame_reader reader(role, 1 << 16);
+  if (inflate_bits != 0) reader.enable_inflate(inflate_bits, reset, 0);
   std::string pending;
   for (std::size_t at = 0; at < bytes.size(); at += piece) {
     pending += bytes.substr(at, piece);
@@ -42,13 +46,30 @@ void run(tether::detail::role role, std::string bytes, std::size_t piece) {
   }
 }
 
+void round_trip(std::string const& plain, int bits, bool reset) {
+  using namespace tether::detail;
+  deflate_stream deflater(bits, 8, 6);
+  inflate_stream inflater(bits);
+  for (int i = 0; i < 2; ++i) {
+    std::string packed, back;
+    deflater.compress(plain, packed, reset);
+    check(inflater.decompress(packed, plain.size(), 0, back, reset) == tether::error{});
+    check(back == plain);
+  }
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(std::uint8_t const* data, std::size_t size) {
   if (size == 0) return 0;
   std::size_t const piece = 1 + data[0] % 64;
+  int const bits = 9 + data[0] % 7;
+  bool const reset = (data[0] & 0x80) != 0;
   std::string const bytes(reinterpret_cast<char const*>(data) + 1, size - 1);
   run(tether::detail::role::server, bytes, piece);
   run(tether::detail::role::client, bytes, piece);
+  run(tether::detail::role::server, bytes, piece, bits, reset);
+  run(tether::detail::role::client, bytes, piece, bits, reset);
+  round_trip(bytes, bits, reset);
   return 0;
 }
