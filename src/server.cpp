@@ -59,7 +59,7 @@ struct session_state {
   net::steady_timer timer;
   unsigned deadline_generation = 0;
   bool timed_out = false;
-  bool waiting_for_request = false;
+  bool waiting_for_peer = false;  // in the TLS handshake or between requests: stop() may cut it
   bool stopping = false;
   bool admitted = false;  // counted by the gate until the session ends
   bool secure = false;
@@ -315,17 +315,21 @@ struct server::impl {
   net::awaitable<bool> tls_handshake(std::shared_ptr<session_state> const& state) {
     state->stream.use_tls(tls_->get(), true);
     arm_deadline(state, options_.handshake_timeout);
+    state->waiting_for_peer = true;  // browsers open spare connections that may never say a word
     error_code ec;
-    while ((ec = state->stream.handshake_step()) == net::error::would_block) {
+    while (!state->stopping && (ec = state->stream.handshake_step()) == net::error::would_block) {
       std::tie(ec) = co_await state->stream.async_wait(state->stream.handshake_wants(), use_tuple);
       if (ec) break;
     }
+    if (state->stopping && !ec) ec = net::error::operation_aborted;
+    state->waiting_for_peer = false;
     disarm_deadline(*state);
     if (ec && options_.logger.enabled(log_level::debug)) {
       std::string why = state->timed_out ? "timed out"
                         : ec == tether::error::tls_failed ? state->stream.tls_failure()
                                                           : ec.message();
-      options_.logger.log(log_level::debug, 0, "TLS handshake with " + state->remote.to_string() + " failed: " + why);
+      if (!state->stopping)
+        options_.logger.log(log_level::debug, 0, "TLS handshake with " + state->remote.to_string() + " failed: " + why);
     }
     co_return !ec;
   }
@@ -350,10 +354,10 @@ struct server::impl {
       http::request_parser<http::string_body> parser;
       parser.header_limit(static_cast<std::uint32_t>(options_.max_header_bytes));
       parser.body_limit(options_.max_body_bytes);
-      state->waiting_for_request = true;
+      state->waiting_for_peer = true;
       arm_deadline(state, first ? options_.handshake_timeout : options_.keep_alive_timeout);
       auto [ec, n] = co_await http::async_read(state->stream, buffer, parser, use_tuple);
-      state->waiting_for_request = false;
+      state->waiting_for_peer = false;
       disarm_deadline(*state);
       if (ec) {
         co_await refuse_bad_request(state, ec, first);
@@ -551,7 +555,7 @@ struct server::impl {
       s->stopping = true;
       if (s->ws) {
         net::co_spawn(s->ws->executor(), s->ws->close(close_code::going_away, "server stopping"), net::detached);
-      } else if (s->waiting_for_request) {
+      } else if (s->waiting_for_peer) {
         s->stream.cancel();
       }
     });

@@ -75,6 +75,22 @@ class child {
   FILE* out_ = nullptr;
 };
 
+std::string env(char const* name) {
+  char const* value = std::getenv(name);
+  BOOST_REQUIRE_MESSAGE(value, name << " is not set");
+  return value;
+}
+
+// Headless Chromium opens the page and waits for `expected` in its text;
+// the screenshot is kept as a test artifact.
+void expect_page_shows(std::string const& url, std::string const& expected, std::string const& name) {
+  auto const artifacts = std::filesystem::path(env("TETHER_ARTIFACTS_DIR"));
+  std::filesystem::create_directories(artifacts);
+  std::string const command = "timeout 60 node " + env("TETHER_INTEROP_DIR") + "/node/page_check.mjs '" + url +
+                              "' '" + expected + "' " + (artifacts / (name + ".png")).string();
+  BOOST_TEST(std::system(command.c_str()) == 0, command);
+}
+
 void expect_echo(std::string const& url, tether::client_options options, bool compressed) {
   run_client([&]() -> net::awaitable<void> {
     auto ws = co_await tether::connect(url, options);
@@ -97,6 +113,7 @@ BOOST_AUTO_TEST_CASE(echo_server_serves_its_page_and_echoes) {
   BOOST_TEST(http_exchange(static_cast<std::uint16_t>(std::stoi(port)), "GET", "/").find("new WebSocket") !=
              std::string::npos);
   expect_echo("ws://127.0.0.1:" + port + "/echo", quiet_client(), false);
+  expect_page_shows("http://127.0.0.1:" + port + "/", "echo: hello from the browser", "01_echo_server");
   BOOST_TEST(server.stop() == 0);
 }
 
@@ -116,6 +133,7 @@ BOOST_AUTO_TEST_CASE(tls_server_with_its_own_certificate) {
   options.websocket.compression.enabled = true;
   expect_echo("wss://127.0.0.1:" + https + "/echo", options, true);
   expect_echo("wss://localhost:" + https + "/echo", options, true);
+  expect_page_shows("https://127.0.0.1:" + https + "/", "echo: hello over wss", "06_tls_server");
   BOOST_TEST(server.stop() == 0);
   std::filesystem::remove_all(dir);
 }

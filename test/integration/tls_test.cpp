@@ -251,6 +251,15 @@ BOOST_AUTO_TEST_CASE(a_silent_client_is_cut_off_by_the_tls_handshake_timeout) {
   BOOST_TEST(eventually([&] { return server.get().connections() == 0; }));
 }
 
+BOOST_AUTO_TEST_CASE(stop_does_not_wait_for_a_client_silent_in_its_tls_handshake) {
+  running_server server(echo_app(), tls_server(certs().good));  // handshake_timeout 10 s
+  raw_client silent(server.port(), "", false);  // like a browser's spare connection
+  BOOST_TEST(eventually([&] { return server.get().connections() == 1; }));
+  auto const start = std::chrono::steady_clock::now();
+  server.stop(5s);
+  BOOST_TEST((std::chrono::steady_clock::now() - start < 2s));
+}
+
 BOOST_AUTO_TEST_CASE(a_server_without_certificates_for_a_tls_listener_is_refused) {
   tether::server_options options;
   options.port = 0;
