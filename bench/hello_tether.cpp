@@ -14,7 +14,10 @@ net::awaitable<void> echo(tether::websocket& ws, tether::request const&) {
 }
 
 int main(int argc, char** argv) {
-  tether::server_options options{.port = 9001, .logger = tether::logger::silent()};
+  // Every load generator connection comes from 127.0.0.1: the per-address
+  // limit (1024 by default) would refuse most of them.
+  tether::server_options options{
+      .port = 9001, .max_connections = 100000, .max_connections_per_ip = 100000, .logger = tether::logger::silent()};
   if (argc == 3 && std::string_view(argv[1]) == "--port") options.port = static_cast<std::uint16_t>(std::atoi(argv[2]));
   tether::router app;
   app.get("/", [](tether::request const&) { return tether::response::html("<p>hi</p>"); });
