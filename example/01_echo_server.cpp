@@ -1,4 +1,6 @@
 // The first Tether program: an HTML page and a WebSocket echo on one port.
+// The socket only admits pages of this site (the default origin policy)
+// and echoes until it receives an empty message.
 //   01_echo_server [--port N] [--debug]
 // Open http://127.0.0.1:8080 and type; Ctrl-C stops the server gracefully.
 #include <tether/tether.hpp>
@@ -40,6 +42,7 @@ document.getElementById('form').onsubmit = (e) => {
 
 net::awaitable<void> echo(tether::websocket& ws, tether::request const&) {
   while (auto msg = co_await ws.read()) {
+    if (msg->payload.empty()) break;  // returning closes with 1000
     if (co_await ws.write(*msg)) break;
   }
 }
@@ -66,7 +69,7 @@ int main(int argc, char** argv) {
 
   tether::router app;
   app.get("/", [](tether::request const&) { return tether::response::html(std::string(page)); });
-  app.websocket("/echo", echo);
+  app.websocket("/echo", echo);  // same-site origins only: other sites' pages get 403
 
   try {
     tether::server server(app, options);

@@ -33,6 +33,7 @@ class category final : public boost::system::error_category {
       case error::tls_failed: return "the TLS handshake failed";
       case error::certificate_rejected: return "the server's certificate was rejected";
       case error::proxy_failed: return "the HTTP proxy did not open a tunnel";
+      case error::upgrade_refused: return "the request was not an acceptable WebSocket upgrade";
     }
     return "unknown tether error";
   }

@@ -4,12 +4,16 @@
 
 #include <boost/asio/ip/address.hpp>
 
+#include <openssl/bio.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
+#include <sys/socket.h>
+
 #include <algorithm>
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 
 namespace net = boost::asio;
@@ -36,6 +40,46 @@ std::string openssl_reason() {
   return text;
 }
 
+// OpenSSL's own socket BIO writes with write(2), and a write to a peer
+// that has gone raises SIGPIPE, which kills the process. This one sends
+// with MSG_NOSIGNAL, as Asio does for plain sockets.
+int descriptor_of(BIO* bio) { return static_cast<int>(reinterpret_cast<std::intptr_t>(BIO_get_data(bio))); }
+
+bool would_block(int error) { return error == EAGAIN || error == EWOULDBLOCK || error == EINTR; }
+
+int bio_write(BIO* bio, char const* data, int size) {
+  BIO_clear_retry_flags(bio);
+  auto const n = ::send(descriptor_of(bio), data, static_cast<std::size_t>(size), MSG_NOSIGNAL);
+  if (n < 0 && would_block(errno)) BIO_set_retry_write(bio);
+  return static_cast<int>(n);
+}
+
+int bio_read(BIO* bio, char* data, int size) {
+  BIO_clear_retry_flags(bio);
+  auto const n = ::recv(descriptor_of(bio), data, static_cast<std::size_t>(size), 0);
+  if (n < 0 && would_block(errno)) BIO_set_retry_read(bio);
+  return static_cast<int>(n);
+}
+
+long bio_ctrl(BIO*, int command, long, void*) { return command == BIO_CTRL_FLUSH ? 1 : 0; }
+
+int bio_create(BIO* bio) {
+  BIO_set_init(bio, 1);
+  return 1;
+}
+
+BIO_METHOD const* socket_method() {
+  static BIO_METHOD* const method = [] {
+    BIO_METHOD* m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK | BIO_TYPE_DESCRIPTOR, "tether socket");
+    BIO_meth_set_write(m, bio_write);
+    BIO_meth_set_read(m, bio_read);
+    BIO_meth_set_ctrl(m, bio_ctrl);
+    BIO_meth_set_create(m, bio_create);
+    return m;
+  }();
+  return method;
+}
+
 }  // namespace
 
 void transport::ssl_free::operator()(SSL* ssl) const noexcept { SSL_free(ssl); }
@@ -50,8 +94,10 @@ transport::~transport() = default;
 
 void transport::use_tls(SSL_CTX* context, bool server, std::string const& host, bool verify_host) {
   ssl_.reset(SSL_new(context));
-  if (!ssl_) throw std::bad_alloc();
-  SSL_set_fd(ssl_.get(), socket_.native_handle());
+  BIO* bio = BIO_new(socket_method());
+  if (!ssl_ || !bio) throw std::bad_alloc();
+  BIO_set_data(bio, reinterpret_cast<void*>(static_cast<std::intptr_t>(socket_.native_handle())));
+  SSL_set_bio(ssl_.get(), bio, bio);  // the SSL owns the BIO; the socket stays Asio's
   if (server) {
     SSL_set_accept_state(ssl_.get());
     return;

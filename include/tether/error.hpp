@@ -32,6 +32,7 @@ enum class error {
   tls_failed,             ///< the TLS handshake or a TLS record failed (details in the log or connect_error)
   certificate_rejected,   ///< the server's certificate did not verify (expired, wrong host, unknown CA...)
   proxy_failed,           ///< the HTTP proxy refused or broke the CONNECT tunnel
+  upgrade_refused,        ///< accept(): the request was not an acceptable upgrade; its refusal was sent
 };
 
 boost::system::error_category const& error_category() noexcept;

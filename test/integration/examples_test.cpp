@@ -104,6 +104,18 @@ void expect_echo(std::string const& url, tether::client_options options, bool co
   });
 }
 
+void expect_empty_message_ends_it(std::string const& url) {
+  run_client([&]() -> net::awaitable<void> {
+    auto ws = (co_await tether::connect(url, quiet_client())).value();
+    BOOST_REQUIRE(!co_await ws.write("still here"));
+    BOOST_TEST((co_await ws.read())->payload == "still here");
+    BOOST_REQUIRE(!co_await ws.write(""));
+    auto end = co_await ws.read();
+    BOOST_TEST((end.error() == tether::error::closed));
+    BOOST_TEST((ws.peer_close_code() == tether::close_code::normal));
+  });
+}
+
 }  // namespace
 
 BOOST_AUTO_TEST_CASE(echo_server_serves_its_page_and_echoes) {
@@ -114,6 +126,26 @@ BOOST_AUTO_TEST_CASE(echo_server_serves_its_page_and_echoes) {
              std::string::npos);
   expect_echo("ws://127.0.0.1:" + port + "/echo", quiet_client(), false);
   expect_page_shows("http://127.0.0.1:" + port + "/", "echo: hello from the browser", "01_echo_server");
+  expect_empty_message_ends_it("ws://127.0.0.1:" + port + "/echo");
+  BOOST_TEST(server.stop() == 0);
+}
+
+BOOST_AUTO_TEST_CASE(low_level_server_does_the_same_with_its_own_accept_loop) {
+  auto const port = std::to_string(free_port());
+  child server({examples_dir() + "/07_low_level_server", "--port", port});
+  BOOST_TEST(server.line().find("http://127.0.0.1:" + port) != std::string::npos);
+  auto const p = static_cast<std::uint16_t>(std::stoi(port));
+  BOOST_TEST(http_exchange(p, "GET", "/missing").find("404") != std::string::npos);
+  {
+    raw_client foreign(p, "", false);
+    foreign.send_raw("GET /echo HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                     "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+                     "Origin: https://evil.example\r\n\r\n");
+    BOOST_TEST(foreign.read_http_head().rfind("HTTP/1.1 403", 0) == 0u);
+  }
+  expect_echo("ws://127.0.0.1:" + port + "/echo", quiet_client(), false);
+  expect_page_shows("http://127.0.0.1:" + port + "/", "echo: hello from the low-level page", "07_low_level_server");
+  expect_empty_message_ends_it("ws://127.0.0.1:" + port + "/echo");
   BOOST_TEST(server.stop() == 0);
 }
 

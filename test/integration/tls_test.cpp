@@ -8,6 +8,7 @@
 
 #include <boost/asio/local/stream_protocol.hpp>
 
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
@@ -258,6 +259,37 @@ BOOST_AUTO_TEST_CASE(stop_does_not_wait_for_a_client_silent_in_its_tls_handshake
   auto const start = std::chrono::steady_clock::now();
   server.stop(5s);
   BOOST_TEST((std::chrono::steady_clock::now() - start < 2s));
+}
+
+BOOST_AUTO_TEST_CASE(a_tls_peer_that_resets_while_the_server_floods_it) {
+  // Writes to a peer that has gone must fail as errors, never as SIGPIPE
+  // (OpenSSL's own socket BIO uses write(2); Tether's sends with
+  // MSG_NOSIGNAL). examples_test caught the signal with Chromium.
+  std::atomic<int> ended{0};
+  tether::router app;
+  app.websocket("/flood", [&](tether::websocket& ws, tether::request const&) -> net::awaitable<void> {
+    std::string const chunk(64 * 1024, 'f');
+    while (!co_await ws.write(chunk)) {
+    }
+    ++ended;
+  });
+  app.websocket("/echo", echo_handler);
+  running_server server(std::move(app), tls_server(certs().good));
+  std::string const vanish =
+      "import socket, ssl, struct\n"
+      "ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE\n"
+      "s = ctx.wrap_socket(socket.create_connection(('127.0.0.1', " + std::to_string(server.port()) + ")))\n"
+      "s.sendall(b'GET /flood HTTP/1.1\\r\\nHost: 127.0.0.1\\r\\nUpgrade: websocket\\r\\nConnection: Upgrade\\r\\n'\n"
+      "          b'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\\r\\nSec-WebSocket-Version: 13\\r\\n\\r\\n')\n"
+      "assert s.recv(4096).startswith(b'HTTP/1.1 101')\n"
+      "s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0))\n"
+      "s.close()\n";
+  for (int i = 0; i < 3; ++i) {
+    std::string const command = "/usr/bin/python3 -c \"" + vanish + "\"";
+    BOOST_REQUIRE(std::system(command.c_str()) == 0);
+  }
+  BOOST_TEST(eventually([&] { return ended == 3; }));
+  expect_echo(wss_url(server), trusting_our_ca(), {5});  // and the server still serves
 }
 
 BOOST_AUTO_TEST_CASE(a_server_without_certificates_for_a_tls_listener_is_refused) {

@@ -1,0 +1,57 @@
+#pragma once
+// The lower-level way in: turn a TCP socket you accepted yourself into a
+// websocket, without server or router. Not included by <tether/tether.hpp>,
+// because it brings in Asio's socket types.
+
+#include <tether/logger.hpp>
+#include <tether/options.hpp>
+#include <tether/origin.hpp>
+#include <tether/request.hpp>
+#include <tether/websocket.hpp>
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/system/result.hpp>
+
+#include <tether/response.hpp>
+
+#include <chrono>
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace tether {
+
+struct accept_options {
+  /// Same-site by default, as for router endpoints; refusals get 403.
+  origin_policy origins = origin_policy::same_site();
+  std::vector<std::string> subprotocols{};  ///< ours, in order of preference
+  bool require_subprotocol = false;         ///< 400 when the client offers none of ours
+  websocket_options websocket{};
+  /// From the call to the end of the 101 (or refusal) being written.
+  std::chrono::milliseconds handshake_timeout = std::chrono::seconds(10);
+  std::size_t max_header_bytes = 16 * 1024;
+  /// Answers a request that is not an upgrade (say, the page that opens
+  /// the WebSocket); the connection then closes. Unset: 426.
+  std::function<response(request const&)> http{};
+  tether::logger logger{};
+};
+
+/// An accepted WebSocket and the upgrade request it came with. `req.path`
+/// is the target's path as sent: no router normalised it.
+struct accepted {
+  accepted(websocket w, request r) : ws(std::move(w)), req(std::move(r)) {}
+  websocket ws;
+  request req;
+};
+
+/// Reads one HTTP request from `socket` and, when it is a valid WebSocket
+/// upgrade that `options` admit, answers 101 and returns the websocket
+/// (which then lives on the socket's executor). Anything else gets its
+/// HTTP answer (`options.http`, or a refusal: 400, 403, 426, 431...) and
+/// the result is `error::upgrade_refused`;
+/// a silent or slow client gets `error::handshake_timeout`.
+boost::asio::awaitable<boost::system::result<accepted>> accept(boost::asio::ip::tcp::socket socket,
+                                                               accept_options options);
+
+}  // namespace tether
