@@ -187,7 +187,8 @@ net::awaitable<std::optional<connect_error>> tls_handshake(attempt& a, target_ur
                                                            client_options const& options, SSL_CTX* context) {
   auto& stream = *a.stream;
   std::string const& name = options.tls.server_name.empty() ? where.host : options.tls.server_name;
-  stream.use_tls(context, false, name, options.tls.verify);
+  if (!stream.use_tls(context, false, name, options.tls.verify))
+    co_return failure(error::invalid_argument, "cannot check a certificate against the name \"" + name + "\"");
   error_code ec;
   while ((ec = stream.handshake_step()) == net::error::would_block) {
     std::tie(ec) = co_await stream.async_wait(stream.handshake_wants(), use_tuple);
@@ -195,7 +196,8 @@ net::awaitable<std::optional<connect_error>> tls_handshake(attempt& a, target_ur
   }
   if (!ec) co_return std::nullopt;
   if (a.timed_out) co_return failure(error::handshake_timeout, "the TLS handshake timed out");
-  if (long const verdict = SSL_get_verify_result(stream.native_tls()); verdict != X509_V_OK)
+  if (long const verdict = stream.native_tls() ? SSL_get_verify_result(stream.native_tls()) : X509_V_OK;
+      verdict != X509_V_OK)
     co_return failure(error::certificate_rejected, "the certificate of " + name + " was rejected: " +
                                                        X509_verify_cert_error_string(verdict));
   std::string why = ec == error::tls_failed ? stream.tls_failure() : ec.message();

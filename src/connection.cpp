@@ -388,8 +388,10 @@ void connection::write_more() {
     std::size_t written = stream_.write_some({gather_.data() + gather_next_, count}, ec);
     if (ec == net::error::would_block || ec == net::error::try_again) {
       stream_.async_wait(stream_.write_wants(), [self = shared_from_this()](error_code ec) {
-        if (ec)
-          self->on_written(ec);
+        // A wait that completed together with the pump's end of the
+        // connection must not write: the stream is closed by now.
+        if (ec || self->finished_)
+          self->on_written(ec ? ec : make_error_code(net::error::operation_aborted));
         else
           self->write_more();
       });

@@ -189,7 +189,9 @@ bool accept_deflate_answer(std::string_view answer, compression_options const& o
   a.receive_reset = p->server_no_context_takeover;
   a.receive_window_bits = p->server_max_window_bits.value_or(15);
   a.send_reset = !ours.context_takeover || p->client_no_context_takeover;
-  a.send_window_bits = p->client_max_window_bits_value.value_or(15);
+  // A smaller window than the server allows is always fine, and saves
+  // memory with context takeover.
+  a.send_window_bits = std::min(p->client_max_window_bits_value.value_or(15), bits);
   out = a;
   return true;
 }

@@ -34,11 +34,15 @@ net::awaitable<connect_error> keep_connected(std::string url, client_options opt
   net::steady_timer timer(co_await net::this_coro::executor);
   auto delay = backoff.initial_delay;
   std::size_t failures = 0;
+  auto grow = [&] {
+    delay = std::min(backoff.max_delay,
+                     std::chrono::duration_cast<std::chrono::milliseconds>(delay * std::max(1.0, backoff.multiplier)));
+  };
   for (;;) {
     auto ws = co_await connect(url, options);
     if (ws) {
       failures = 0;
-      delay = backoff.initial_delay;
+      auto const opened = std::chrono::steady_clock::now();
       bool again = true;
       try {
         again = co_await session(*ws);
@@ -47,20 +51,22 @@ net::awaitable<connect_error> keep_connected(std::string url, client_options opt
       }
       co_await ws->close();
       if (!again) co_return connect_error{};
+      // A server that accepts and then drops us at once (overloaded, 1013)
+      // must not see us back at once: only a connection that lasted resets
+      // the backoff.
+      if (std::chrono::steady_clock::now() - opened >= backoff.max_delay) delay = backoff.initial_delay;
       options.logger.log(log_level::info, 0, "connection to " + url + " ended; reconnecting");
     } else {
       if (!worth_retrying(ws.error())) co_return ws.error();
       if (backoff.max_attempts != 0 && ++failures >= backoff.max_attempts) co_return ws.error();
-      auto const wait = std::chrono::duration_cast<std::chrono::milliseconds>(
-          delay * (1.0 - std::clamp(backoff.jitter, 0.0, 1.0) * unit(random)));
-      options.logger.log(log_level::warning, 0,
-                         ws.error().message() + "; trying again in " + std::to_string(wait.count()) + " ms");
-      timer.expires_after(wait);
-      auto [ec] = co_await timer.async_wait(net::as_tuple(net::use_awaitable));
-      if (ec) co_return connect_error{ec, 0, {}, "keep_connected was cancelled"};
-      delay = std::min(backoff.max_delay, std::chrono::duration_cast<std::chrono::milliseconds>(
-                                              delay * std::max(1.0, backoff.multiplier)));
+      options.logger.log(log_level::warning, 0, ws.error().message() + "; trying again");
     }
+    auto const wait = std::chrono::duration_cast<std::chrono::milliseconds>(
+        delay * (1.0 - std::clamp(backoff.jitter, 0.0, 1.0) * unit(random)));
+    timer.expires_after(wait);
+    auto [ec] = co_await timer.async_wait(net::as_tuple(net::use_awaitable));
+    if (ec) co_return connect_error{ec, 0, {}, "keep_connected was cancelled"};
+    grow();
   }
 }
 

@@ -9,6 +9,8 @@
 #include "transport.hpp"
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/executor_work_guard.hpp>
@@ -30,6 +32,7 @@
 #include <atomic>
 #include <cstring>
 #include <deque>
+#include <list>
 #include <mutex>
 #include <optional>
 #include <stdexcept>
@@ -523,6 +526,7 @@ struct server::impl {
     error_code ignored;
     for (auto& l : listeners_) l.acceptor->close(ignored);
     if (signals_) signals_->cancel(ignored);
+    for (auto& task : tasks_) task.emit(net::cancellation_type::terminal);
     for_each_session([](std::shared_ptr<session_state> const& s) {
       s->stopping = true;
       if (s->ws) {
@@ -601,6 +605,7 @@ struct server::impl {
   std::optional<net::signal_set> signals_;
   std::atomic<bool> stopping_{false};
   std::atomic<std::size_t> connections_{0};
+  std::list<net::cancellation_signal> tasks_;  // main loop only; a list: signals must not move
   std::mutex registry_mutex_;
   std::unordered_map<std::uint64_t, std::weak_ptr<session_state>> sessions_;
   std::uint64_t next_session_ = 0;
@@ -633,5 +638,16 @@ void server::stop(std::chrono::milliseconds grace) {
 }
 
 std::size_t server::connections() const noexcept { return impl_->connections_.load(); }
+
+void server::spawn(net::awaitable<void> task) {
+  // Cancellation slots are not thread-safe: the task starts on the loop
+  // that stop() runs on.
+  net::post(impl_->main_context(), [impl = impl_.get(), task = std::move(task)]() mutable {
+    if (impl->stopping_) return;
+    auto& signal = impl->tasks_.emplace_back();
+    // Exceptions, including the cancellation at stop(), end the task quietly.
+    net::co_spawn(impl->main_context(), std::move(task), net::bind_cancellation_slot(signal.slot(), net::detached));
+  });
+}
 
 }  // namespace tether

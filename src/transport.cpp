@@ -92,7 +92,7 @@ transport::transport(socket_type socket) : socket_(std::move(socket)) {
 transport::transport(transport&& other) noexcept = default;
 transport::~transport() = default;
 
-void transport::use_tls(SSL_CTX* context, bool server, std::string const& host, bool verify_host) {
+bool transport::use_tls(SSL_CTX* context, bool server, std::string const& host, bool verify_host) {
   ssl_.reset(SSL_new(context));
   BIO* bio = BIO_new(socket_method());
   if (!ssl_ || !bio) throw std::bad_alloc();
@@ -100,17 +100,15 @@ void transport::use_tls(SSL_CTX* context, bool server, std::string const& host, 
   SSL_set_bio(ssl_.get(), bio, bio);  // the SSL owns the BIO; the socket stays Asio's
   if (server) {
     SSL_set_accept_state(ssl_.get());
-    return;
+    return true;
   }
   SSL_set_connect_state(ssl_.get());
   error_code not_ip;
   auto const address = net::ip::make_address(host, not_ip);
   if (not_ip && !host.empty()) SSL_set_tlsext_host_name(ssl_.get(), host.c_str());  // SNI carries names only
-  if (!verify_host || host.empty()) return;
-  if (!not_ip)
-    X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl_.get()), address.to_string().c_str());
-  else
-    SSL_set1_host(ssl_.get(), host.c_str());
+  if (!verify_host || host.empty()) return true;
+  if (!not_ip) return X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl_.get()), address.to_string().c_str()) == 1;
+  return SSL_set1_host(ssl_.get(), host.c_str()) == 1;
 }
 
 // OpenSSL's error queue is per thread and shared by every connection on it:
@@ -136,6 +134,9 @@ transport::error_code transport::tls_error(int result, wait_type& wants) {
 }
 
 transport::error_code transport::handshake_step() {
+  // After close() the descriptor's number may already belong to another
+  // connection: nothing may touch it any more.
+  if (!ssl_) return net::error::bad_descriptor;
   ERR_clear_error();
   errno = 0;
   int const result = SSL_do_handshake(ssl_.get());
@@ -153,9 +154,12 @@ std::size_t transport::read_some(net::mutable_buffer buffer, error_code& ec) {
   int const result = SSL_read_ex(ssl_.get(), buffer.data(), buffer.size(), &n);
   if (result == 1) {
     ec = {};
+    read_blocked_ = false;
+    read_wants_ = socket_type::wait_read;
     return n;
   }
   ec = tls_error(result, read_wants_);
+  read_blocked_ = ec == net::error::would_block;
   return 0;
 }
 
@@ -187,7 +191,7 @@ std::size_t transport::write_some(std::span<net::const_buffer const> buffers, er
 }
 
 bool transport::has_buffered_input() const noexcept {
-  return ssl_ && (SSL_pending(ssl_.get()) > 0 || SSL_has_pending(ssl_.get()) == 1);
+  return ssl_ && (SSL_pending(ssl_.get()) > 0 || (!read_blocked_ && SSL_has_pending(ssl_.get()) == 1));
 }
 
 void transport::shutdown_send() {
@@ -211,6 +215,7 @@ void transport::close() {
   error_code ignored;
   socket_.shutdown(socket_type::shutdown_both, ignored);
   socket_.close(ignored);
+  ssl_.reset();  // it knows the descriptor's number, which the kernel may hand out again at once
 }
 
 }  // namespace tether::detail

@@ -35,10 +35,12 @@ class transport {
   transport& operator=(transport&&) = delete;
   ~transport();
 
-  /// Makes the stream TLS; the handshake itself is handshake(). On the
-  /// client side `host` is the peer's name (SNI unless it is an IP address)
-  /// and, when `verify_host`, the name its certificate must carry.
-  void use_tls(SSL_CTX* context, bool server, std::string const& host = {}, bool verify_host = true);
+  /// Makes the stream TLS; the handshake itself is handshake_step(). On
+  /// the client side `host` is the peer's name (SNI unless it is an IP
+  /// address) and, when `verify_host`, the name its certificate must
+  /// carry. False when that check cannot be set up (a name OpenSSL cannot
+  /// match): the caller must not go on, or any trusted certificate would do.
+  bool use_tls(SSL_CTX* context, bool server, std::string const& host = {}, bool verify_host = true);
   bool is_tls() const noexcept { return ssl_ != nullptr; }
   SSL* native_tls() const noexcept { return ssl_.get(); }
 
@@ -53,7 +55,9 @@ class transport {
   wait_type read_wants() const noexcept { return read_wants_; }
   wait_type write_wants() const noexcept { return write_wants_; }
 
-  /// TLS may hold decrypted or undecrypted bytes the socket no longer shows.
+  /// TLS may hold bytes the socket no longer shows: read again before
+  /// waiting. False after a read that needed the socket, even when OpenSSL
+  /// holds part of a record (waiting is then right).
   bool has_buffered_input() const noexcept;
 
   /// Ends our direction: close_notify for TLS, then FIN.
@@ -160,6 +164,7 @@ class transport {
   wait_type read_wants_ = socket_type::wait_read;
   wait_type write_wants_ = socket_type::wait_write;
   wait_type handshake_wants_ = socket_type::wait_read;
+  bool read_blocked_ = false;  // the last TLS read needed more from the socket
   std::vector<char> staging_;  // small TLS writes gathered into one record
   std::string tls_failure_;
 };

@@ -13,8 +13,9 @@
 namespace tether {
 
 struct reconnect_options {
-  /// Wait before the second attempt; each failed attempt multiplies it,
-  /// up to max_delay. A connection that opened starts over from here.
+  /// Wait before the next attempt, after a failure and after a session
+  /// ended; each wait multiplies it, up to max_delay. A connection that
+  /// stayed open for max_delay or longer starts over from here.
   std::chrono::milliseconds initial_delay = std::chrono::milliseconds(250);
   std::chrono::milliseconds max_delay = std::chrono::seconds(30);
   double multiplier = 2.0;

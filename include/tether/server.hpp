@@ -6,6 +6,8 @@
 #include <tether/router.hpp>
 #include <tether/tls.hpp>
 
+#include <boost/asio/awaitable.hpp>
+
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -88,6 +90,11 @@ class server {
 
   /// Connections open right now (HTTP and WebSocket).
   std::size_t connections() const noexcept;
+
+  /// Runs `task` on the server's first event loop, next to the
+  /// connections: a ticker, a broadcaster. stop() cancels it when it
+  /// begins (a pending wait ends with operation_aborted). Any thread.
+  void spawn(boost::asio::awaitable<void> task);
 
  private:
   struct impl;

@@ -7,6 +7,8 @@
 #include "proxy.hpp"
 
 #include <boost/asio/detached.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 
@@ -276,6 +278,34 @@ BOOST_AUTO_TEST_CASE(comes_back_after_the_server_restarts) {
   BOOST_TEST(greetings[1] == "hello 2");
   second->stop(0ms);
   second_thread.join();
+}
+
+BOOST_AUTO_TEST_CASE(a_server_that_drops_at_once_is_not_hammered) {
+  std::atomic<int> opened{0};
+  tether::router app;
+  app.websocket("/busy", [&](tether::websocket& ws, tether::request const&) -> net::awaitable<void> {
+    ++opened;
+    co_await ws.close(tether::close_code::try_again_later, "busy");
+  });
+  running_server server(std::move(app));
+  run_client([&]() -> net::awaitable<void> {
+    tether::reconnect_options backoff;
+    backoff.initial_delay = 50ms;
+    backoff.max_delay = 5s;
+    net::steady_timer deadline(co_await net::this_coro::executor, 1s);
+    using namespace boost::asio::experimental::awaitable_operators;
+    co_await (tether::keep_connected(server.url("/busy"), quiet_client(), backoff,
+                                     [](tether::websocket& ws) -> net::awaitable<bool> {
+                                       while (co_await ws.read()) {
+                                       }
+                                       co_return true;
+                                     }) ||
+              deadline.async_wait(net::use_awaitable));
+  });
+  // Waits of 25-50, 50-100, 100-200, 200-400, 400-800 ms fit into a second
+  // at most six times; without backoff after sessions it would be hundreds.
+  BOOST_TEST(opened.load() <= 7, opened.load() << " connections in one second");
+  BOOST_TEST(opened.load() >= 2);
 }
 
 BOOST_AUTO_TEST_CASE(gives_up_after_max_attempts_and_at_once_on_permanent_errors) {

@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <fstream>
 #include <mutex>
+#include <sys/resource.h>
 #include <unistd.h>
 
 using namespace test;
@@ -290,6 +291,33 @@ BOOST_AUTO_TEST_CASE(a_tls_peer_that_resets_while_the_server_floods_it) {
   }
   BOOST_TEST(eventually([&] { return ended == 3; }));
   expect_echo(wss_url(server), trusting_our_ca(), {5});  // and the server still serves
+}
+
+BOOST_AUTO_TEST_CASE(half_a_tls_record_is_waited_for_without_spinning) {
+  // OpenSSL reads ahead and then holds the half record: "buffered input"
+  // that is no message yet. The pump must wait for the socket, not retry.
+  running_server server(echo_app(), tls_server(certs().good));
+  char const* test_dir = std::getenv("TETHER_TEST_DIR");
+  BOOST_REQUIRE_MESSAGE(test_dir, "TETHER_TEST_DIR is not set");
+  std::string const command = "timeout 30 /usr/bin/python3 " + std::string(test_dir) +
+                              "/integration/partial_tls_record.py " + std::to_string(server.port()) + " 1.5";
+  FILE* client = ::popen(command.c_str(), "r");
+  BOOST_REQUIRE(client);
+  char line[64] = {};
+  BOOST_REQUIRE(std::fgets(line, sizeof line, client));
+  BOOST_REQUIRE_EQUAL(std::string(line), "ready\n");
+  auto cpu = [] {
+    rusage usage{};
+    ::getrusage(RUSAGE_SELF, &usage);
+    return usage.ru_utime.tv_sec + usage.ru_stime.tv_sec + (usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
+  };
+  double const before = cpu();
+  std::this_thread::sleep_for(1s);
+  double const used = cpu() - before;
+  BOOST_TEST(used < 0.3, "the server used " << used << " s of CPU in 1 s while waiting");
+  BOOST_REQUIRE(std::fgets(line, sizeof line, client));
+  BOOST_TEST(std::string(line) == "echoed\n");
+  BOOST_TEST(::pclose(client) == 0);
 }
 
 BOOST_AUTO_TEST_CASE(a_server_without_certificates_for_a_tls_listener_is_refused) {

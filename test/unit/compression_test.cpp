@@ -8,6 +8,7 @@
 #include "codec/frame_reader.hpp"
 #include "extensions.hpp"
 
+#include <limits>
 #include <random>
 #include <string>
 #include <vector>
@@ -121,6 +122,14 @@ BOOST_AUTO_TEST_CASE(ratio_limit_refuses_extreme_compression_only_when_asked) {
   BOOST_TEST((i.decompress(packed, 16 << 20, 100, plain, true) == tether::error::message_too_big));
   BOOST_TEST((i.decompress(packed, 16 << 20, 0, plain, true) == tether::error{}));
   BOOST_TEST(plain.size() == zeros.size());
+}
+
+BOOST_AUTO_TEST_CASE(an_unlimited_size_limit_does_not_wrap) {
+  inflate_stream i(15);
+  std::string plain;
+  BOOST_TEST((i.decompress(compress("unlimited"), std::numeric_limits<std::size_t>::max(), 0, plain, true) ==
+              tether::error{}));
+  BOOST_TEST(plain == "unlimited");
 }
 
 BOOST_AUTO_TEST_CASE(data_that_is_not_deflate_is_a_protocol_error) {
@@ -268,6 +277,7 @@ BOOST_AUTO_TEST_CASE(client_offer_and_answers) {
   BOOST_TEST(!accept_deflate_answer("permessage-deflate, permessage-deflate", enabled(true), a, why));
   BOOST_TEST(accept_deflate_answer("permessage-deflate; server_max_window_bits=10", enabled(true, 10), a, why));
   BOOST_TEST(a.receive_window_bits == 10);
+  BOOST_TEST(a.send_window_bits == 10);  // our own compressor keeps to our window too
 }
 
 BOOST_AUTO_TEST_SUITE_END()
