@@ -37,7 +37,7 @@ constexpr char page[] = R"html(<!doctype html>
 const svg = document.getElementById('svg');
 const ws = new WebSocket(`ws://${location.host}/live`);
 let frames = 0;
-ws.onopen = () => { document.getElementById('status').textContent = 'live'; };
+ws.onopen = () => { document.getElementById('status').textContent = 'open'; };
 ws.onclose = (e) => { document.getElementById('status').textContent = `closed (${e.code})`; };
 ws.onmessage = (e) => {
   const m = JSON.parse(e.data);
@@ -48,6 +48,7 @@ ws.onmessage = (e) => {
     shape.setAttribute('fill', m.color);
     document.getElementById('plot').setAttribute('points', m.plot);
     document.getElementById('frames').textContent = ++frames;
+    if (frames === 3) document.getElementById('status').textContent = 'receiving frames';
   } else if (m.marker) {
     const dot = document.createElementNS('http://www.w3.org/2000/svg', 'circle');
     dot.setAttribute('cx', m.marker[0]);

@@ -83,11 +83,28 @@ std::string env(char const* name) {
 
 // Headless Chromium opens the page and waits for `expected` in its text;
 // the screenshot is kept as a test artifact.
-void expect_page_shows(std::string const& url, std::string const& expected, std::string const& name) {
-  auto const artifacts = std::filesystem::path(env("TETHER_ARTIFACTS_DIR"));
-  std::filesystem::create_directories(artifacts);
-  std::string const command = "timeout 60 node " + env("TETHER_INTEROP_DIR") + "/node/page_check.mjs '" + url +
-                              "' '" + expected + "' " + (artifacts / (name + ".png")).string();
+// Standard output of a shell command (which must succeed within 30 s).
+std::string output_of(std::string const& command) {
+  FILE* pipe = ::popen(("timeout 30 sh -c \"" + command + "\"").c_str(), "r");
+  BOOST_REQUIRE(pipe);
+  std::string out;
+  char buffer[512];
+  while (std::size_t n = std::fread(buffer, 1, sizeof buffer, pipe)) out.append(buffer, n);
+  BOOST_TEST(::pclose(pipe) == 0, command);
+  return out;
+}
+
+std::filesystem::path artifacts() {
+  auto const dir = std::filesystem::path(env("TETHER_ARTIFACTS_DIR"));
+  std::filesystem::create_directories(dir);
+  return dir;
+}
+
+void expect_page_shows(std::string const& url, std::string const& expected, std::string const& name,
+                       std::string const& click = "", std::string const& after_click = "") {
+  std::string command = "timeout 60 node " + env("TETHER_INTEROP_DIR") + "/node/page_check.mjs '" + url + "' '" +
+                        expected + "' " + (artifacts() / (name + ".png")).string();
+  if (!click.empty()) command += " '" + click + "' '" + after_click + "'";
   BOOST_TEST(std::system(command.c_str()) == 0, command);
 }
 
@@ -127,6 +144,11 @@ BOOST_AUTO_TEST_CASE(echo_server_serves_its_page_and_echoes) {
   expect_echo("ws://127.0.0.1:" + port + "/echo", quiet_client(), false);
   expect_page_shows("http://127.0.0.1:" + port + "/", "echo: hello from the browser", "01_echo_server");
   expect_empty_message_ends_it("ws://127.0.0.1:" + port + "/echo");
+
+  // Example 02 against it: messages as arguments, then interactively.
+  std::string const client = examples_dir() + "/02_echo_client ws://127.0.0.1:" + port + "/echo";
+  BOOST_TEST(output_of(client + " one two") == "one\ntwo\n");
+  BOOST_TEST(output_of("printf 'typed\\nlines\\n' | " + client) == "typed\nlines\n");
   BOOST_TEST(server.stop() == 0);
 }
 
@@ -168,4 +190,39 @@ BOOST_AUTO_TEST_CASE(tls_server_with_its_own_certificate) {
   expect_page_shows("https://127.0.0.1:" + https + "/", "echo: hello over wss", "06_tls_server");
   BOOST_TEST(server.stop() == 0);
   std::filesystem::remove_all(dir);
+}
+
+BOOST_AUTO_TEST_CASE(chat_rooms_two_browser_pages_talk) {
+  auto const port = std::to_string(free_port());
+  child server({examples_dir() + "/03_chat_rooms", "--port", port, "--stop-after", "60"});
+  BOOST_TEST(server.line().find("127.0.0.1:" + port) != std::string::npos);
+  std::string const command = "timeout 60 node " + env("TETHER_INTEROP_DIR") + "/node/chat_check.mjs http://127.0.0.1:" +
+                              port + "/ " + artifacts().string();
+  BOOST_TEST(std::system(command.c_str()) == 0, command);
+  BOOST_TEST(server.stop() == 0);
+}
+
+BOOST_AUTO_TEST_CASE(live_svg_pushes_frames_and_hears_clicks) {
+  auto const port = std::to_string(free_port());
+  child server({examples_dir() + "/08_live_svg", "--port", port, "--rate", "30"});
+  BOOST_TEST(server.line().find("http://127.0.0.1:" + port) != std::string::npos);
+  run_client([&]() -> net::awaitable<void> {
+    auto ws = (co_await tether::connect("ws://127.0.0.1:" + port + "/live", quiet_client())).value();
+    for (int i = 0; i < 5; ++i) {
+      auto frame = co_await ws.read();
+      BOOST_REQUIRE(frame.has_value());
+      BOOST_TEST(frame->payload.find("\"frame\":true") != std::string::npos);
+    }
+    BOOST_REQUIRE(!co_await ws.write("{\"click\":[10,20]}"));
+    for (;;) {  // frames keep coming; the marker is among them
+      auto msg = co_await ws.read();
+      BOOST_REQUIRE(msg.has_value());
+      if (msg->payload.find("marker") != std::string::npos) {
+        BOOST_TEST(msg->payload == "{\"marker\":[10,20],\"count\":1}");
+        break;
+      }
+    }
+  });
+  expect_page_shows("http://127.0.0.1:" + port + "/", "receiving frames", "08_live_svg", "#svg", "the server saw click 2");
+  BOOST_TEST(server.stop() == 0);
 }
