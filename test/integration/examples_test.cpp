@@ -226,3 +226,14 @@ BOOST_AUTO_TEST_CASE(live_svg_pushes_frames_and_hears_clicks) {
   expect_page_shows("http://127.0.0.1:" + port + "/", "receiving frames", "08_live_svg", "#svg", "the server saw click 2");
   BOOST_TEST(server.stop() == 0);
 }
+
+BOOST_AUTO_TEST_CASE(demo_index_links_the_examples) {
+  auto const port = std::to_string(free_port());
+  child index({examples_dir() + "/demo_index", "--port", port, "Echo=http://127.0.0.1:8081/=an <echo>",
+               "Live SVG=http://127.0.0.1:8084/=a drawing"});
+  BOOST_TEST(index.line().find("http://127.0.0.1:" + port) != std::string::npos);
+  auto const page = http_exchange(static_cast<std::uint16_t>(std::stoi(port)), "GET", "/");
+  BOOST_TEST(page.find("<a href=\"http://127.0.0.1:8081/\">Echo</a>: an &lt;echo&gt;") != std::string::npos, page);
+  BOOST_TEST(page.find("<a href=\"http://127.0.0.1:8084/\">Live SVG</a>") != std::string::npos, page);
+  BOOST_TEST(index.stop() == 0);
+}
