@@ -13,7 +13,9 @@ namespace websocket = boost::beast::websocket;
 using tcp = net::ip::tcp;
 
 net::awaitable<void> session(tcp::socket socket) {
+  socket.set_option(tcp::no_delay(true));  // like every server measured here
   websocket::stream<tcp::socket> ws(std::move(socket));
+  ws.read_message_max(64 << 20);
   try {
     co_await ws.async_accept(net::use_awaitable);
     boost::beast::flat_buffer buffer;

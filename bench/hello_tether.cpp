@@ -13,15 +13,24 @@ net::awaitable<void> echo(tether::websocket& ws, tether::request const&) {
     if (co_await ws.write(*msg)) break;
 }
 
+// hello_tether [--port N] [--threads N] [--compress]
 int main(int argc, char** argv) {
   // Every load generator connection comes from 127.0.0.1: the per-address
   // limit (1024 by default) would refuse most of them.
   tether::server_options options{
       .port = 9001, .max_connections = 100000, .max_connections_per_ip = 100000, .logger = tether::logger::silent()};
-  if (argc == 3 && std::string_view(argv[1]) == "--port") options.port = static_cast<std::uint16_t>(std::atoi(argv[2]));
+  tether::endpoint_options endpoint;
+  endpoint.websocket.max_message_size = 64 << 20;
+  for (int i = 1; i < argc; ++i) {
+    std::string_view const arg = argv[i];
+    if (arg == "--port" && i + 1 < argc) options.port = static_cast<std::uint16_t>(std::atoi(argv[++i]));
+    else if (arg == "--threads" && i + 1 < argc) options.threads = static_cast<unsigned>(std::atoi(argv[++i]));
+    else if (arg == "--compress") endpoint.websocket.compression.enabled = true;
+    else return 2;
+  }
   tether::router app;
   app.get("/", [](tether::request const&) { return tether::response::html("<p>hi</p>"); });
-  app.websocket("/echo", echo);
+  app.websocket("/echo", echo, endpoint);
   tether::server server(app, options);
   return server.run_until_signal();
 }

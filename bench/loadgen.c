@@ -1,9 +1,16 @@
 /* A small epoll load generator for WebSocket echo servers.
- *   loadgen echo PORT PATH CONNECTIONS SIZE INFLIGHT SECONDS
+ *   loadgen echo PORT PATH CONNECTIONS SIZE INFLIGHT SECONDS [compress]
  *     keeps INFLIGHT masked text messages of SIZE bytes in flight on each
- *     connection, checks every echo byte for byte, prints messages/second.
+ *     connection, checks every echo byte for byte, prints
+ *     "RATE messages/s ... mb_per_s=X" (the first word is the rate).
+ *   loadgen latency PORT PATH CONNECTIONS SIZE SECONDS [compress]
+ *     one message in flight per connection; prints the round trip's
+ *     "p50_us=.. p99_us=.. p999_us=.." from a histogram of every echo.
  *   loadgen hold PORT PATH CONNECTIONS SECONDS
  *     opens CONNECTIONS idle WebSockets and holds them for SECONDS.
+ * "compress" offers permessage-deflate without context takeover: messages
+ * go out compressed, and compressed echoes are inflated before the check;
+ * the output says whether the server agreed (compressed=0/1).
  * Loopback only: it connects to 127.0.0.1. */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -18,37 +25,108 @@
 #include <time.h>
 #include <unistd.h>
 #include <fcntl.h>
+#include <zlib.h>
 
 typedef struct {
   int fd;
   char *in; size_t in_len, in_cap;
   char *out; size_t out_len, out_cap;
+  double sent_at; /* latency mode: when the message in flight left */
 } conn_t;
 
 static size_t msg_size;
 static char *frame;  /* one masked frame, reused */
 static size_t frame_len;
 static char *expect; /* the unmasked payload */
+static int offer_compression, compressed; /* offered; agreed by the server */
+static z_stream inflater;
+static char *inflated;
+
+/* Latency histogram: 1 us buckets up to 10 ms, then 100 us buckets up to 1 s. */
+#define FINE 10000
+#define COARSE 10000
+static long histogram[FINE + COARSE + 1];
+static long samples;
+
+static void record(double seconds) {
+  long us = (long)(seconds * 1e6);
+  long slot = us < FINE ? us : FINE + (us - FINE) / 100;
+  if (slot > FINE + COARSE) slot = FINE + COARSE;
+  ++histogram[slot];
+  ++samples;
+}
+
+static double percentile(double p) {
+  long want = (long)(p * samples), seen = 0;
+  for (long i = 0; i <= FINE + COARSE; ++i) {
+    seen += histogram[i];
+    if (seen > want) return i < FINE ? (double)i : (double)(FINE + (i - FINE) * 100);
+  }
+  return -1;
+}
 
 static double now(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t); return t.tv_sec + t.tv_nsec / 1e9; }
 static void die(const char *what) { perror(what); exit(1); }
 
-static void build_frame(void) {
-  size_t h = 2;
-  frame = malloc(msg_size + 14);
-  expect = malloc(msg_size + 1);
-  for (size_t i = 0; i < msg_size; ++i) expect[i] = 'a' + i % 26;
-  frame[0] = (char)0x81;
-  if (msg_size < 126) { frame[1] = (char)(0x80 | msg_size); }
-  else if (msg_size <= 0xFFFF) { frame[1] = (char)(0x80 | 126); frame[2] = msg_size >> 8; frame[3] = msg_size; h = 4; }
-  else { frame[1] = (char)(0x80 | 127); for (int i = 0; i < 8; ++i) frame[2 + i] = (char)((unsigned long long)msg_size >> (56 - 8 * i)); h = 10; }
-  unsigned char key[4] = {0x37, 0xfa, 0x21, 0x3d};
-  memcpy(frame + h, key, 4); h += 4;
-  for (size_t i = 0; i < msg_size; ++i) frame[h + i] = expect[i] ^ key[i % 4];
-  frame_len = h + msg_size;
+/* Text that compresses like real text does, not like one repeated byte. */
+static void fill_text(char *p, size_t n) {
+  static const char *words[] = {"tether ", "socket ", "frame ", "message ", "echo ", "server ", "client ", "data "};
+  unsigned x = 12345;
+  size_t i = 0;
+  while (i < n) {
+    x = x * 1103515245u + 12345u;
+    const char *w = words[(x >> 16) & 7];
+    while (*w && i < n) p[i++] = *w++;
+  }
 }
 
-static int open_ws(int port, const char *path) {
+static void build_frame(void) {
+  expect = malloc(msg_size + 1);
+  fill_text(expect, msg_size);
+  const char *payload = expect;
+  size_t size = msg_size;
+  char *packed = NULL;
+  if (compressed) {
+    /* Without context takeover every message compresses to the same bytes. */
+    z_stream z = {0};
+    deflateInit2(&z, 6, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY);
+    packed = malloc(deflateBound(&z, msg_size) + 16);
+    z.next_in = (Bytef *)expect; z.avail_in = (uInt)msg_size;
+    z.next_out = (Bytef *)packed; z.avail_out = (uInt)(deflateBound(&z, msg_size) + 16);
+    deflate(&z, Z_SYNC_FLUSH);
+    size = z.total_out - 4; /* without the 00 00 FF FF tail */
+    deflateEnd(&z);
+    payload = packed;
+    inflateInit2(&inflater, -15);
+    inflated = malloc(msg_size + 1);
+  }
+  size_t h = 2;
+  frame = malloc(size + 14);
+  frame[0] = (char)(compressed ? 0xC1 : 0x81);
+  if (size < 126) { frame[1] = (char)(0x80 | size); }
+  else if (size <= 0xFFFF) { frame[1] = (char)(0x80 | 126); frame[2] = size >> 8; frame[3] = size; h = 4; }
+  else { frame[1] = (char)(0x80 | 127); for (int i = 0; i < 8; ++i) frame[2 + i] = (char)((unsigned long long)size >> (56 - 8 * i)); h = 10; }
+  unsigned char key[4] = {0x37, 0xfa, 0x21, 0x3d};
+  memcpy(frame + h, key, 4); h += 4;
+  for (size_t i = 0; i < size; ++i) frame[h + i] = payload[i] ^ key[i % 4];
+  frame_len = h + size;
+  free(packed);
+}
+
+/* Inflates one compressed echo (the server resets its context per message). */
+static int inflate_matches(const unsigned char *p, size_t len) {
+  static const unsigned char tail[4] = {0, 0, 0xFF, 0xFF};
+  inflateReset(&inflater);
+  inflater.next_out = (Bytef *)inflated; inflater.avail_out = (uInt)(msg_size + 1);
+  inflater.next_in = (Bytef *)p; inflater.avail_in = (uInt)len;
+  int r = inflate(&inflater, Z_SYNC_FLUSH);
+  if (r != Z_OK && r != Z_BUF_ERROR && r != Z_STREAM_END) return 0;
+  inflater.next_in = (Bytef *)tail; inflater.avail_in = 4;
+  inflate(&inflater, Z_SYNC_FLUSH);
+  return inflater.total_out == msg_size && memcmp(inflated, expect, msg_size) == 0;
+}
+
+static int open_ws(int port, const char *path, int *agreed) {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
   if (fd < 0) die("socket");
   struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
@@ -59,7 +137,9 @@ static int open_ws(int port, const char *path) {
   char req[512];
   int n = snprintf(req, sizeof req,
                    "GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                   "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n", path, port);
+                   "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n%s\r\n", path, port,
+                   offer_compression ? "Sec-WebSocket-Extensions: permessage-deflate; server_no_context_takeover; "
+                                       "client_no_context_takeover\r\n" : "");
   if (write(fd, req, n) != n) die("write handshake");
   char resp[2048]; size_t got = 0;
   while (got < sizeof resp - 1) {  /* byte by byte: never swallow a frame */
@@ -69,6 +149,7 @@ static int open_ws(int port, const char *path) {
     if (got >= 4 && memcmp(resp + got - 4, "\r\n\r\n", 4) == 0) break;
   }
   if (strncmp(resp, "HTTP/1.1 101", 12) != 0) { fprintf(stderr, "upgrade refused: %s\n", resp); exit(1); }
+  if (agreed) *agreed = strcasestr(resp, "permessage-deflate") != NULL;
   return fd;
 }
 
@@ -96,7 +177,9 @@ static long parse_echoes(conn_t *c) {
     if (len == 126) { if (avail < 4) break; len = (p[2] << 8) | p[3]; h = 4; }
     else if (len == 127) { if (avail < 10) break; len = 0; for (int i = 0; i < 8; ++i) len = (len << 8) | p[2 + i]; h = 10; }
     if (avail < h + len) break;
-    if ((p[0] & 0x0F) != 1 || len != msg_size || memcmp(p + h, expect, len) != 0) {
+    int ok = (p[0] & 0x0F) == 1 &&
+             ((p[0] & 0x40) ? compressed && inflate_matches(p + h, len) : len == msg_size && memcmp(p + h, expect, len) == 0);
+    if (!ok) {
       fprintf(stderr, "bad echo (opcode %d, %zu bytes)\n", p[0] & 0x0F, len); exit(1);
     }
     pos += h + len; ++done;
@@ -107,28 +190,38 @@ static long parse_echoes(conn_t *c) {
 
 int main(int argc, char **argv) {
   if (argc < 6) { fprintf(stderr, "usage: see the comment at the top of loadgen.c\n"); return 2; }
-  int hold = strcmp(argv[1], "hold") == 0;
+  int hold = strcmp(argv[1], "hold") == 0, latency = strcmp(argv[1], "latency") == 0;
   int port = atoi(argv[2]); const char *path = argv[3]; int n = atoi(argv[4]);
   if (hold) {
     int *fds = malloc(sizeof(int) * n);
-    for (int i = 0; i < n; ++i) fds[i] = open_ws(port, path);
+    for (int i = 0; i < n; ++i) fds[i] = open_ws(port, path, NULL);
     printf("holding %d connections\n", n); fflush(stdout);
     sleep(atoi(argv[5]));
     return 0;
   }
-  if (argc < 8) return 2;
-  msg_size = strtoul(argv[5], 0, 10); int inflight = atoi(argv[6]); double seconds = atof(argv[7]);
-  build_frame();
+  int inflight = 1; double seconds;
+  msg_size = strtoul(argv[5], 0, 10);
+  if (latency) {
+    if (argc < 7) return 2;
+    seconds = atof(argv[6]);
+    offer_compression = argc > 7 && strcmp(argv[7], "compress") == 0;
+  } else {
+    if (argc < 8) return 2;
+    inflight = atoi(argv[6]); seconds = atof(argv[7]);
+    offer_compression = argc > 8 && strcmp(argv[8], "compress") == 0;
+  }
   int ep = epoll_create1(0);
   conn_t *cs = calloc(n, sizeof(conn_t));
   for (int i = 0; i < n; ++i) {
-    cs[i].fd = open_ws(port, path);
+    int agreed = 0;
+    cs[i].fd = open_ws(port, path, &agreed);
+    if (i == 0) { compressed = agreed; build_frame(); }
     fcntl(cs[i].fd, F_SETFL, O_NONBLOCK);
     cs[i].in_cap = 1 << 20; cs[i].in = malloc(cs[i].in_cap);
     struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLET, .data.ptr = &cs[i]};
     epoll_ctl(ep, EPOLL_CTL_ADD, cs[i].fd, &ev);
-    queue(&cs[i], inflight); flush_out(&cs[i]);
   }
+  for (int i = 0; i < n; ++i) { cs[i].sent_at = now(); queue(&cs[i], inflight); flush_out(&cs[i]); }
   long total = 0; double start = now(), end = start + seconds;
   struct epoll_event evs[256];
   while (now() < end) {
@@ -143,12 +236,18 @@ int main(int argc, char **argv) {
         c->in_len += r;
         long d = parse_echoes(c);
         total += d;
-        if (d) queue(c, (int)d);
+        if (d) {
+          if (latency) { double t = now(); record(t - c->sent_at); c->sent_at = t; }
+          queue(c, (int)d);
+        }
       }
       flush_out(c);
     }
   }
   double took = now() - start;
-  printf("%.0f messages/s (%ld echoes in %.1f s, %d connections x %d in flight, %zu bytes)\n", total / took, total, took, n, inflight, msg_size);
+  printf("%.0f messages/s (%ld echoes in %.1f s, %d connections x %d in flight, %zu bytes) mb_per_s=%.1f compressed=%d",
+         total / took, total, took, n, inflight, msg_size, total * (double)msg_size / took / 1e6, compressed);
+  if (latency) printf(" p50_us=%.0f p99_us=%.0f p999_us=%.0f", percentile(0.5), percentile(0.99), percentile(0.999));
+  printf("\n");
   return 0;
 }

@@ -1,0 +1,367 @@
+"""Runs every benchmark case against every echo server, side by side, and
+writes the results: bench/results/<date>.json (every measurement),
+<date>.md (medians and ratios) and <date>-*.png (plots).
+
+Called by bench/run, which builds everything first. Each server is pinned
+to CPU 0 and the load generator to CPU 1 (taskset); the servers take turns
+within each repeat (A B C, A B C, ...), so slow drifts of a shared machine
+hit them all alike.
+"""
+import argparse
+import datetime
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BUILD = os.path.join(ROOT, "build", "release")
+
+
+def build_path(*parts):
+    return os.path.join(BUILD, *parts)
+
+
+# name -> (command, pinned to one core)
+SERVERS = {
+    "epoll (limit)": ([build_path("bench", "epoll_echo"), "{port}"], True),
+    "tether": ([build_path("bench", "hello_tether"), "--port", "{port}"], True),
+    "tether 2 threads": ([build_path("bench", "hello_tether"), "--port", "{port}", "--threads", "2"], False),
+    "beast": ([build_path("bench", "beast_echo"), "{port}"], True),
+    "websocketpp": ([build_path("bench", "websocketpp_echo"), "{port}"], True),
+    "node ws": (["node", os.path.join(ROOT, "bench", "servers", "node_echo.mjs"), "{port}"], True),
+    "python websockets": (["/usr/bin/python3", os.path.join(ROOT, "bench", "servers", "python_echo.py"), "{port}"], True),
+}
+
+# (key, title, mode, connections, size, in flight, compress)
+CASES = [
+    ("16B_x100", "16 B x 100 connections, 1 in flight", "echo", 100, 16, 1, False),
+    ("16B_x100_p32", "16 B x 100 connections, 32 in flight", "echo", 100, 16, 32, False),
+    ("16B_x1000", "16 B x 1,000 connections", "echo", 1000, 16, 1, False),
+    ("1KiB_x100", "1 KiB x 100 connections", "echo", 100, 1024, 1, False),
+    ("1KiB_x100_deflate", "1 KiB text x 100, permessage-deflate", "echo", 100, 1024, 1, True),
+    ("64KiB_x10", "64 KiB x 10 connections", "echo", 10, 65536, 1, False),
+    ("1MiB_x4", "1 MiB x 4 connections", "echo", 4, 1 << 20, 1, False),
+    ("latency_16B", "latency, 1 connection, 16 B", "latency", 1, 16, 1, False),
+    ("latency_1KiB", "latency, 1 connection, 1 KiB", "latency", 1, 1024, 1, False),
+    ("idle_10k", "10,000 idle connections: server memory per connection", "hold", 10000, 0, 0, False),
+]
+
+
+def loadgen_path():
+    for candidate in (build_path("test", "loadgen"), build_path("bench", "loadgen")):
+        if os.path.exists(candidate):
+            return candidate
+    sys.exit("bench/run: no loadgen built")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(port, process, limit=10.0):
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError("the server exited at start")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError("the server did not listen in time")
+
+
+def rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def cpu_seconds(pid):
+    # utime + stime of the whole process, in clock ticks (fields 14 and 15).
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def start_server(name, port, compress):
+    command, pinned = SERVERS[name]
+    command = [part.format(port=port) for part in command]
+    if compress and name.startswith("tether"):
+        command.append("--compress")
+    env = dict(os.environ, COMPRESS="1" if compress else "0")
+    prefix = ["taskset", "-c", "0"] if pinned else ["taskset", "-c", "0,1"]
+    process = subprocess.Popen(prefix + command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
+                               start_new_session=True)
+    wait_for_port(port, process)
+    return process
+
+
+def stop_server(process):
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=10)
+    except (subprocess.TimeoutExpired, ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+def parse(output):
+    words = output.split()
+    result = {"rate": float(words[0])}
+    for word in words:
+        if "=" in word:
+            key, value = word.split("=", 1)
+            result[key] = float(value)
+    return result
+
+
+def measure(name, case, seconds):
+    key, _, mode, connections, size, inflight, compress = case
+    port = free_port()
+    server = start_server(name, port, compress)
+    loadgen = loadgen_path()
+    pin = ["taskset", "-c", "1"] if SERVERS[name][1] else ["taskset", "-c", "0,1"]
+    try:
+        if mode == "hold":
+            time.sleep(0.5)
+            before = rss_kib(server.pid)
+            holder = subprocess.Popen(pin + [loadgen, "hold", str(port), "/echo", str(connections), str(int(seconds) + 30)],
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            line = holder.stdout.readline()
+            if not line.startswith("holding"):
+                holder.kill()
+                raise RuntimeError("hold failed: " + holder.stderr.read().strip())
+            time.sleep(max(1.0, seconds / 2))
+            after = rss_kib(server.pid)
+            holder.kill()
+            holder.wait()
+            return {"bytes_per_connection": (after - before) * 1024 / connections}
+        if mode == "latency":
+            command = [loadgen, "latency", str(port), "/echo", str(connections), str(size), str(seconds)]
+        else:
+            command = [loadgen, "echo", str(port), "/echo", str(connections), str(size), str(inflight), str(seconds)]
+        if compress:
+            command.append("compress")
+        cpu_before, wall_before = cpu_seconds(server.pid), time.monotonic()
+        done = subprocess.run(pin + command, capture_output=True, text=True, timeout=seconds + 60)
+        cpu = (cpu_seconds(server.pid) - cpu_before) / (time.monotonic() - wall_before)
+        if done.returncode != 0:
+            raise RuntimeError(done.stderr.strip() or "loadgen failed")
+        result = parse(done.stdout)
+        result["server_cpu"] = cpu
+        return result
+    finally:
+        stop_server(server)
+
+
+def main_value(case, result):
+    key, _, mode, _, size, _, _ = case
+    if mode == "hold":
+        return result.get("bytes_per_connection")
+    if mode == "latency":
+        return result.get("p50_us")
+    return result.get("mb_per_s") if size >= 65536 else result.get("rate")
+
+
+UNITS = {"hold": "bytes/connection (less is better)", "latency": "p50 us (less is better)"}
+
+
+def unit(case):
+    _, _, mode, _, size, _, _ = case
+    return UNITS.get(mode, "MB/s" if size >= 65536 else "messages/s")
+
+
+def summarise(results, servers, cases):
+    medians = {}
+    for case in cases:
+        for name in servers:
+            runs = [r for r in results if r["case"] == case[0] and r["server"] == name and "error" not in r]
+            if not runs:
+                continue
+            values = [main_value(case, r["result"]) for r in runs]
+            entry = {"median": statistics.median(values), "runs": len(values)}
+            if case[2] == "latency":
+                for p in ("p50_us", "p99_us", "p999_us"):
+                    entry[p] = statistics.median(r["result"][p] for r in runs)
+            if "server_cpu" in runs[0]["result"]:
+                entry["server_cpu"] = statistics.median(r["result"]["server_cpu"] for r in runs)
+            if "compressed" in runs[0]["result"]:
+                entry["compressed"] = runs[0]["result"]["compressed"]
+            medians[(case[0], name)] = entry
+    return medians
+
+
+def ratio(medians, case, name, reference):
+    a, b = medians.get((case[0], name)), medians.get((case[0], reference))
+    if not a or not b or not b["median"]:
+        return None
+    value = a["median"] / b["median"]
+    if case[2] in ("hold", "latency"):  # less is better: show how many times better
+        value = b["median"] / a["median"] if a["median"] else None
+    return value
+
+
+def markdown(medians, servers, cases, meta):
+    lines = [f"# Benchmark results, {meta['date']}", "",
+             f"Machine: {meta['cpus']} CPUs ({meta['cpu_model']}), {meta['seconds']} s per measurement, "
+             f"median of {meta['repeats']} runs. Servers pinned to CPU 0 and the load generator to CPU 1 "
+             "(\"tether 2 threads\" and its load generator share both). Ratios: how many times better than "
+             "raw Beast (higher is better, also for latency and memory).", ""]
+    for case in cases:
+        lines += [f"## {case[1]}", "", f"| server | {unit(case)} | vs beast | vs epoll (limit) | server CPU | note |",
+                  "|---|---|---|---|---|---|"]
+        for name in servers:
+            entry = medians.get((case[0], name))
+            if not entry:
+                lines.append(f"| {name} | failed | | | | |")
+                continue
+            vs_beast = ratio(medians, case, name, "beast")
+            vs_limit = ratio(medians, case, name, "epoll (limit)")
+            value = entry["median"]
+            shown = f"{value:,.0f}" if value >= 100 else f"{value:,.1f}"
+            if case[2] == "latency":
+                shown = f"{entry['p50_us']:.0f} / {entry['p99_us']:.0f} / {entry['p999_us']:.0f} (p50/p99/p99.9)"
+            cpu = f"{entry['server_cpu'] * 100:.0f} %" if "server_cpu" in entry else ""
+            note = ""
+            if case[6]:
+                note = "compressed" if entry.get("compressed") else "compression not negotiated"
+            lines.append(f"| {name} | {shown} | {vs_beast:.2f} | {vs_limit:.2f} | {cpu} | {note} |"
+                         if vs_beast is not None and vs_limit is not None else
+                         f"| {name} | {shown} | {'' if vs_beast is None else f'{vs_beast:.2f}'} | "
+                         f"{'' if vs_limit is None else f'{vs_limit:.2f}'} | {cpu} | {note} |")
+        lines.append("")
+    return "\n".join(lines) + "\n"
+
+
+def plots(medians, servers, cases, prefix):
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("bench/run: python3-matplotlib is missing; no plots", file=sys.stderr)
+        return []
+    written = []
+    by_size = [c for c in cases if c[0] in ("16B_x100", "1KiB_x100", "64KiB_x10", "1MiB_x4")]
+    if by_size:
+        fig, ax = plt.subplots(figsize=(8, 4.5))
+        sizes = [c[4] for c in by_size]
+        for name in servers:
+            values = [medians.get((c[0], name), {}).get("median") for c in by_size]
+            # MB/s for all sizes, so one axis fits.
+            mbs = [None if v is None else (v if c[4] >= 65536 else v * c[4] / 1e6) for v, c in zip(values, by_size)]
+            points = [(s, v) for s, v in zip(sizes, mbs) if v]
+            if points:
+                ax.plot([p[0] for p in points], [p[1] for p in points], marker="o", label=name)
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log")
+        ax.set_xlabel("message size (bytes)")
+        ax.set_ylabel("echo throughput (MB/s)")
+        ax.set_title("Throughput by message size (one server core)")
+        ax.legend(fontsize=8)
+        ax.grid(True, which="both", alpha=0.3)
+        path = prefix + "-throughput.png"
+        fig.tight_layout()
+        fig.savefig(path, dpi=100)
+        plt.close(fig)
+        written.append(path)
+    latency = [c for c in cases if c[2] == "latency"]
+    if latency:
+        fig, axes = plt.subplots(1, len(latency), figsize=(5 * len(latency), 4.5), squeeze=False)
+        for ax, case in zip(axes[0], latency):
+            names = [n for n in servers if (case[0], n) in medians]
+            for i, p in enumerate(("p50_us", "p99_us", "p999_us")):
+                ax.bar([x + i * 0.27 for x in range(len(names))], [medians[(case[0], n)][p] for n in names], 0.27,
+                       label=p.replace("_us", "").replace("p999", "p99.9"))
+            ax.set_xticks([x + 0.27 for x in range(len(names))])
+            ax.set_xticklabels(names, rotation=30, ha="right", fontsize=8)
+            ax.set_yscale("log")
+            ax.set_ylabel("round trip (us)")
+            ax.set_title(case[1], fontsize=9)
+            ax.legend(fontsize=8)
+        path = prefix + "-latency.png"
+        fig.tight_layout()
+        fig.savefig(path, dpi=100)
+        plt.close(fig)
+        written.append(path)
+    memory = [c for c in cases if c[2] == "hold"]
+    if memory:
+        case = memory[0]
+        names = [n for n in servers if (case[0], n) in medians]
+        fig, ax = plt.subplots(figsize=(8, 4.5))
+        ax.bar(names, [medians[(case[0], n)]["median"] / 1024 for n in names])
+        ax.set_ylabel("KiB per idle connection")
+        ax.set_title(case[1])
+        plt.setp(ax.get_xticklabels(), rotation=30, ha="right", fontsize=8)
+        path = prefix + "-memory.png"
+        fig.tight_layout()
+        fig.savefig(path, dpi=100)
+        plt.close(fig)
+        written.append(path)
+    return written
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seconds", type=float, default=5)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--cases", default=",".join(c[0] for c in CASES))
+    parser.add_argument("--servers", default=",".join(SERVERS))
+    parser.add_argument("--out", default=os.path.join(ROOT, "bench", "results"))
+    parser.add_argument("--name", default=datetime.date.today().isoformat())
+    args = parser.parse_args()
+    cases = [c for c in CASES if c[0] in args.cases.split(",")]
+    servers = [s for s in args.servers.split(",") if s in SERVERS]
+    missing = [s for s in servers if not (os.path.exists(SERVERS[s][0][0]) or SERVERS[s][0][0] in ("node",))]
+    for name in missing:
+        print(f"bench/run: {name} is not built; skipped", file=sys.stderr)
+    servers = [s for s in servers if s not in missing]
+    os.makedirs(args.out, exist_ok=True)
+
+    results = []
+    total = len(cases) * len(servers) * args.repeats
+    step = 0
+    for case in cases:
+        for repeat in range(args.repeats):
+            for name in servers:
+                step += 1
+                try:
+                    result = measure(name, case, args.seconds)
+                    results.append({"case": case[0], "server": name, "repeat": repeat, "result": result})
+                    shown = main_value(case, result)
+                    extra = f", server CPU {result['server_cpu'] * 100:.0f} %" if "server_cpu" in result else ""
+                    print(f"[{step}/{total}] {case[1]} | {name}: {shown:,.1f} {unit(case)}{extra}", flush=True)
+                except Exception as e:  # one failing server must not end the run
+                    results.append({"case": case[0], "server": name, "repeat": repeat, "error": str(e)})
+                    print(f"[{step}/{total}] {case[1]} | {name}: FAILED ({e})", flush=True)
+
+    meta = {"date": args.name, "seconds": args.seconds, "repeats": args.repeats, "cpus": os.cpu_count(),
+            "cpu_model": next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")),
+                              "unknown")}
+    medians = summarise(results, servers, cases)
+    prefix = os.path.join(args.out, args.name)
+    with open(prefix + ".json", "w") as f:
+        json.dump({"meta": meta, "measurements": results,
+                   "medians": [{"case": k[0], "server": k[1], **v} for k, v in medians.items()]}, f, indent=1)
+    table = markdown(medians, servers, cases, meta)
+    with open(prefix + ".md", "w") as f:
+        f.write(table)
+    written = plots(medians, servers, cases, prefix)
+    print(table)
+    print("bench/run: wrote " + ", ".join([prefix + ".json", prefix + ".md"] + written))
+    failed = [r for r in results if "error" in r]
+    return 1 if failed and len(failed) == len(results) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
