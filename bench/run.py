@@ -360,7 +360,9 @@ def main():
     print(table)
     print("bench/run: wrote " + ", ".join([prefix + ".json", prefix + ".md"] + written))
     failed = [r for r in results if "error" in r]
-    return 1 if failed and len(failed) == len(results) else 0
+    if failed:
+        print(f"bench/run: {len(failed)} of {len(results)} measurements failed", file=sys.stderr)
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 #include "connection.hpp"
 #include "extensions.hpp"
 #include "handshake.hpp"
+#include "ws_url.hpp"
 #include "proxy.hpp"
 #include "tls.hpp"
 #include "transport.hpp"
@@ -50,43 +51,16 @@ namespace {
 
 constexpr auto use_tuple = net::as_tuple(net::use_awaitable);
 
-struct target_url {
-  bool secure = false;
-  std::string host;         // for the resolver: no brackets
-  std::string host_header;  // as the URL spells host and port
-  std::string port;
-  std::string target;       // path and query, never empty
-};
-
 connect_error failure(error e, std::string detail) {
   return connect_error{make_error_code(e), 0, {}, std::move(detail)};
 }
 
-boost::system::result<target_url, connect_error> parse_ws_url(std::string_view text) {
-  // Boost.URL 1.81 asserts on control bytes in some positions.
-  if (std::any_of(text.begin(), text.end(), [](unsigned char c) { return c < 0x20 || c == 0x7F; }))
-    return failure(error::bad_url, "the URL contains control characters");
-  auto parsed = boost::urls::parse_uri(text);
-  if (!parsed)
-    return failure(error::bad_url, "cannot parse URL \"" + std::string(text) + "\": " + parsed.error().message());
-  auto const& url = *parsed;
-  std::string scheme(url.scheme());
-  std::transform(scheme.begin(), scheme.end(), scheme.begin(), [](unsigned char c) { return std::tolower(c); });
-  if (scheme != "ws" && scheme != "wss")
-    return failure(error::unsupported_scheme, "unsupported scheme \"" + scheme + "\": use ws:// or wss://");
-  if (!url.has_authority() || url.encoded_host().empty())
-    return failure(error::bad_url, "the URL has no host: \"" + std::string(text) + "\"");
-  if (url.has_port() && (url.port().empty() || url.port_number() == 0))
-    return failure(error::bad_url, "the URL has an invalid port: \"" + std::string(text) + "\"");
-  target_url out;
-  out.secure = scheme == "wss";
-  out.host = url.host_address();
-  out.host_header = std::string(url.encoded_host_and_port());
-  out.port = url.has_port() ? std::string(url.port()) : out.secure ? "443" : "80";
-  out.target = std::string(url.encoded_path());
-  if (out.target.empty()) out.target = "/";
-  if (url.has_query()) out.target += "?" + std::string(url.encoded_query());
-  return out;
+boost::system::result<detail::ws_url, connect_error> parse_ws_url(std::string_view text) {
+  error code{};
+  std::string why;
+  auto url = detail::parse_ws_url(text, code, why);
+  if (!url) return failure(code, std::move(why));
+  return std::move(*url);
 }
 
 // Owns every socket of a connection attempt until the handshake is done, so
@@ -152,7 +126,7 @@ net::awaitable<std::optional<connect_error>> connect_tcp(attempt& a, std::string
 
 // Asks the proxy for a tunnel to the target (RFC 9110 9.3.6).
 net::awaitable<std::optional<connect_error>> open_tunnel(attempt& a, detail::proxy_address const& proxy,
-                                                         target_url const& where, client_options const& options) {
+                                                         detail::ws_url const& where, client_options const& options) {
   std::string const authority = where.host_header.find(':') != std::string::npos &&
                                         where.host_header.back() != ']'
                                     ? where.host_header
@@ -183,7 +157,7 @@ net::awaitable<std::optional<connect_error>> open_tunnel(attempt& a, detail::pro
   co_return std::nullopt;
 }
 
-net::awaitable<std::optional<connect_error>> tls_handshake(attempt& a, target_url const& where,
+net::awaitable<std::optional<connect_error>> tls_handshake(attempt& a, detail::ws_url const& where,
                                                            client_options const& options, SSL_CTX* context) {
   auto& stream = *a.stream;
   std::string const& name = options.tls.server_name.empty() ? where.host : options.tls.server_name;

@@ -1,12 +1,14 @@
 #include "proxy.hpp"
 
 #include "handshake.hpp"
+#include "ws_url.hpp"
 
 #include <boost/asio/ip/address.hpp>
 #include <boost/url/parse.hpp>
 
 #include <openssl/evp.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <stdexcept>
 
@@ -41,6 +43,9 @@ std::optional<proxy_address> parse_proxy_url(std::string_view text) {
   // Many environments write the proxy without a scheme.
   std::string url(text);
   if (url.find("://") == std::string::npos) url = "http://" + url;
+  if (!plausible_authority(url) ||
+      std::any_of(url.begin(), url.end(), [](unsigned char c) { return c < 0x20 || c == 0x7F; }))
+    return std::nullopt;
   auto parsed = boost::urls::parse_uri(url);
   if (!parsed || parsed->encoded_host().empty()) return std::nullopt;
   if (!iequals(parsed->scheme(), "http")) return std::nullopt;  // https:// proxies are not supported

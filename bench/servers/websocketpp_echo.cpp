@@ -16,8 +16,9 @@ int main(int argc, char** argv) {
   s.set_reuse_addr(true);
   s.set_max_message_size(64 << 20);
   // Like every server measured here: no Nagle delay on small echoes.
-  s.set_socket_init_handler([](websocketpp::connection_hdl, boost::asio::ip::tcp::socket& socket) {
-    socket.set_option(boost::asio::ip::tcp::no_delay(true));
+  s.set_tcp_post_init_handler([&s](websocketpp::connection_hdl hdl) {
+    boost::system::error_code ignored;
+    s.get_con_from_hdl(hdl)->get_socket().set_option(boost::asio::ip::tcp::no_delay(true), ignored);
   });
   s.set_message_handler([&s](websocketpp::connection_hdl hdl, server::message_ptr msg) {
     websocketpp::lib::error_code ignored;

@@ -1,11 +1,13 @@
 // libFuzzer target: the upgrade-request checks and header token parsing.
 // Input lines: method, HTTP version digit, Connection, Sec-WebSocket-Version,
 // Sec-WebSocket-Key, Sec-WebSocket-Protocol, Sec-WebSocket-Extensions (read
-// as an offer by the server and as an answer by the client), a proxy URL.
+// as an offer by the server and as an answer by the client), a proxy URL
+// (also read as a ws:// URL).
 #include "extensions.hpp"
 #include "handshake.hpp"
 #include "input.hpp"
 #include "proxy.hpp"
+#include "ws_url.hpp"
 
 #include <cstdint>
 #include <string>
@@ -57,6 +59,12 @@ extern "C" int LLVMFuzzerTestOneInput(std::uint8_t const* data, std::size_t size
     if (!accept_deflate_answer(extensions, ours, agreed, why)) check(!why.empty());
   }
   if (auto const proxy = parse_proxy_url(proxy_url)) check(!proxy->host.empty() && !proxy->port.empty());
+  tether::error code{};
+  std::string why;
+  if (auto const url = parse_ws_url(proxy_url, code, why))
+    check(!url->host_header.empty() && !url->port.empty() && url->target.front() == '/');
+  else
+    check((code == tether::error::bad_url || code == tether::error::unsupported_scheme) && !why.empty());
   (void)no_proxy_covers(proxy_url, extensions);
   return 0;
 }
