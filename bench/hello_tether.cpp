@@ -1,6 +1,6 @@
-// The compile-time subject of scripts/bench: a hello-world Tether server,
+// The compile-time subject of bench/run: a hello-world Tether server,
 // compiled with the same flags as beast_echo.cpp. Also the Tether server
-// that scripts/bench measures (single-threaded, logging off).
+// that bench/run measures (logging off).
 #include <tether/tether.hpp>
 
 #include <cstdlib>

@@ -32,6 +32,11 @@ typedef struct {
   char *in; size_t in_len, in_cap;
   char *out; size_t out_len, out_cap;
   double sent_at; /* latency mode: when the message in flight left */
+  /* A fragmented echo (servers may split large messages): the bytes of it
+   * seen so far, checked as they come (plain) or gathered (compressed). */
+  size_t msg_offset;
+  int msg_compressed;
+  char *gathered; size_t gathered_len, gathered_cap;
 } conn_t;
 
 static size_t msg_size;
@@ -166,7 +171,13 @@ static void flush_out(conn_t *c) {
   }
 }
 
-/* Returns the number of complete, verified echoes consumed. */
+static void bad_echo(int opcode, size_t len) {
+  fprintf(stderr, "bad echo (opcode %d, %zu bytes)\n", opcode, len);
+  exit(1);
+}
+
+/* Returns the number of complete, verified echoes consumed. Messages may
+ * arrive in several frames. */
 static long parse_echoes(conn_t *c) {
   long done = 0; size_t pos = 0;
   for (;;) {
@@ -177,12 +188,28 @@ static long parse_echoes(conn_t *c) {
     if (len == 126) { if (avail < 4) break; len = (p[2] << 8) | p[3]; h = 4; }
     else if (len == 127) { if (avail < 10) break; len = 0; for (int i = 0; i < 8; ++i) len = (len << 8) | p[2 + i]; h = 10; }
     if (avail < h + len) break;
-    int ok = (p[0] & 0x0F) == 1 &&
-             ((p[0] & 0x40) ? compressed && inflate_matches(p + h, len) : len == msg_size && memcmp(p + h, expect, len) == 0);
-    if (!ok) {
-      fprintf(stderr, "bad echo (opcode %d, %zu bytes)\n", p[0] & 0x0F, len); exit(1);
+    int opcode = p[0] & 0x0F, fin = (p[0] & 0x80) != 0;
+    if (opcode >= 8) { pos += h + len; continue; } /* control frames (pings) are not echoes */
+    if (opcode == 1) { c->msg_offset = 0; c->gathered_len = 0; c->msg_compressed = (p[0] & 0x40) != 0; }
+    else if (opcode != 0) bad_echo(opcode, len);
+    if (c->msg_compressed) {
+      if (!compressed) bad_echo(opcode, len);
+      if (c->gathered_len + len > c->gathered_cap) {
+        c->gathered_cap = (c->gathered_len + len) * 2;
+        c->gathered = realloc(c->gathered, c->gathered_cap);
+      }
+      memcpy(c->gathered + c->gathered_len, p + h, len);
+      c->gathered_len += len;
+    } else {
+      if (c->msg_offset + len > msg_size || memcmp(p + h, expect + c->msg_offset, len) != 0) bad_echo(opcode, len);
+      c->msg_offset += len;
     }
-    pos += h + len; ++done;
+    if (fin) {
+      int ok = c->msg_compressed ? inflate_matches((unsigned char *)c->gathered, c->gathered_len) : c->msg_offset == msg_size;
+      if (!ok) bad_echo(opcode, len);
+      ++done;
+    }
+    pos += h + len;
   }
   memmove(c->in, c->in + pos, c->in_len - pos); c->in_len -= pos;
   return done;

@@ -319,6 +319,8 @@ def main():
     parser.add_argument("--servers", default=",".join(SERVERS))
     parser.add_argument("--out", default=os.path.join(ROOT, "bench", "results"))
     parser.add_argument("--name", default=datetime.date.today().isoformat())
+    parser.add_argument("--merge", action="store_true",
+                        help="keep the other cases' measurements from an earlier run of the same name")
     args = parser.parse_args()
     cases = [c for c in CASES if c[0] in args.cases.split(",")]
     servers = [s for s in args.servers.split(",") if s in SERVERS]
@@ -345,11 +347,19 @@ def main():
                     results.append({"case": case[0], "server": name, "repeat": repeat, "error": str(e)})
                     print(f"[{step}/{total}] {case[1]} | {name}: FAILED ({e})", flush=True)
 
+    prefix = os.path.join(args.out, args.name)
+    if args.merge and os.path.exists(prefix + ".json"):
+        with open(prefix + ".json") as f:
+            earlier = json.load(f)["measurements"]
+        measured = {c[0] for c in cases}
+        results = [r for r in earlier if r["case"] not in measured] + results
+        cases = [c for c in CASES if any(r["case"] == c[0] for r in results)]
+        servers = [s for s in SERVERS if any(r["server"] == s for r in results)]
+
     meta = {"date": args.name, "seconds": args.seconds, "repeats": args.repeats, "cpus": os.cpu_count(),
             "cpu_model": next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")),
                               "unknown")}
     medians = summarise(results, servers, cases)
-    prefix = os.path.join(args.out, args.name)
     with open(prefix + ".json", "w") as f:
         json.dump({"meta": meta, "measurements": results,
                    "medians": [{"case": k[0], "server": k[1], **v} for k, v in medians.items()]}, f, indent=1)

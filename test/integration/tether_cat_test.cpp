@@ -2,6 +2,9 @@
 #define BOOST_TEST_MODULE tether_cat
 #include "support.hpp"
 
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+
 #include <sys/wait.h>
 
 #include <cstdio>
@@ -130,4 +133,33 @@ BOOST_AUTO_TEST_CASE(wss_with_a_custom_ca_compression_and_insecure_mode) {
   BOOST_TEST(r.output.find("verification is off") != std::string::npos, r.output);
   BOOST_TEST(r.output.find("plain hi\n") != std::string::npos, r.output);
   std::filesystem::remove_all(dir);
+}
+
+BOOST_AUTO_TEST_CASE(server_mode_broadcasts_standard_input) {
+  auto const port = std::to_string(free_port());
+  // The lines come after a pause, so that the client below has joined.
+  FILE* server = ::popen(("(sleep 2; echo to everyone; sleep 3) | timeout 30 " + tool() + " --listen " + port +
+                          " --broadcast 2>&1").c_str(),
+                         "r");
+  BOOST_REQUIRE(server);
+  run_client([&]() -> net::awaitable<void> {
+    std::optional<tether::websocket> ws;
+    net::steady_timer pause(co_await net::this_coro::executor);
+    for (int attempt = 0; attempt < 100 && !ws; ++attempt) {  // until it listens
+      auto c = co_await tether::connect("ws://127.0.0.1:" + port + "/", quiet_client());
+      if (c) {
+        ws = *c;
+      } else {
+        pause.expires_after(20ms);
+        co_await pause.async_wait(net::use_awaitable);
+      }
+    }
+    BOOST_REQUIRE(ws);
+    auto msg = co_await ws->read();
+    BOOST_REQUIRE(msg.has_value());
+    BOOST_TEST(msg->payload == "to everyone");
+    co_await ws->close();
+  });
+  std::system(("pkill -INT -f 'tether-cat --listen " + port + "'").c_str());
+  ::pclose(server);
 }
