@@ -1,14 +1,10 @@
 // Headless Chromium as a WebSocket client of a Tether server: opens the
 // server's test page, whose script runs the checks, and reports them.
 //   node browser_peer.mjs http(s)://127.0.0.1:PORT/page
-import { chromium } from 'playwright-core';
+import { launchChromium } from './chromium.mjs';
 
 const url = process.argv[2];
-const browser = await chromium.launch({
-  executablePath: '/usr/bin/chromium',
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--no-first-run',
-         '--disable-component-update', '--disable-sync'],
-});
+const browser = await launchChromium();
 let status = 1;
 try {
   // A fresh, temporary profile. The https run uses a certificate made for

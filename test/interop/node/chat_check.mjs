@@ -1,14 +1,10 @@
 // Two headless Chromium pages chat through example 03: each joins a room
 // under its own name, and what one says appears on the other's page.
 //   node chat_check.mjs http://127.0.0.1:PORT/ SCREENSHOT_DIR
-import { chromium } from 'playwright-core';
+import { launchChromium } from './chromium.mjs';
 
 const [url, screenshots] = process.argv.slice(2);
-const browser = await chromium.launch({
-  executablePath: '/usr/bin/chromium',
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--no-first-run',
-         '--disable-component-update', '--disable-sync'],
-});
+const browser = await launchChromium();
 const shows = (page, text) =>
   page.waitForFunction((t) => document.getElementById('log').textContent.includes(t), text, { timeout: 20000 });
 let status = 1;

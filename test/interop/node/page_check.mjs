@@ -2,16 +2,12 @@
 // the page's WebSocket should have brought; saves a screenshot. With a
 // selector, then clicks that element and waits for the second text.
 //   node page_check.mjs URL EXPECTED_TEXT SCREENSHOT.png [CLICK_SELECTOR EXPECTED_AFTER_CLICK]
-import { chromium } from 'playwright-core';
+import { launchChromium } from './chromium.mjs';
 
 const [url, expected, screenshot, clickSelector, afterClick] = process.argv.slice(2);
 const shows = (page, text) =>
   page.waitForFunction((t) => document.body.innerText.includes(t), text, { timeout: 20000 });
-const browser = await chromium.launch({
-  executablePath: '/usr/bin/chromium',
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--no-first-run',
-         '--disable-component-update', '--disable-sync'],
-});
+const browser = await launchChromium();
 let status = 1;
 try {
   // A fresh profile; example certificates are self-signed.
