@@ -10,7 +10,7 @@ namespace net = boost::asio;
 
 net::awaitable<void> echo(tether::websocket& ws, tether::request const&) {
   while (auto msg = co_await ws.read())
-    if (co_await ws.write(*msg)) break;
+    if (co_await ws.write(std::move(*msg))) break;
 }
 
 // hello_tether [--port N] [--threads N] [--compress]

@@ -32,7 +32,7 @@ namespace {
 
 net::awaitable<void> echo(tether::websocket& ws, tether::request const&) {
   while (auto msg = co_await ws.read())
-    if (co_await ws.write(*msg)) break;
+    if (co_await ws.write(std::move(*msg))) break;
 }
 
 // Socket -> inbox, until the socket closes; then the inbox closes too.

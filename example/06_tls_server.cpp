@@ -44,7 +44,7 @@ document.getElementById('form').onsubmit = (e) => {
 
 net::awaitable<void> echo(tether::websocket& ws, tether::request const&) {
   while (auto msg = co_await ws.read()) {
-    if (co_await ws.write(*msg)) break;
+    if (co_await ws.write(std::move(*msg))) break;
   }
 }
 

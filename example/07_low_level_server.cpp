@@ -49,7 +49,7 @@ net::awaitable<void> serve(tcp::socket socket) {
   }
   while (auto msg = co_await ws.read()) {
     if (msg->payload.empty()) break;
-    if (co_await ws.write(*msg)) break;
+    if (co_await ws.write(std::move(*msg))) break;
   }
   co_await ws.close();
 }

@@ -212,7 +212,7 @@ void connection::on_control(frame_reader::event what) {
   if (close_sent_) return;  // nothing may follow our close frame
   if (config_.log.enabled(log_level::debug))
     log_debug("ping received (" + std::to_string(reader_.control_payload().size()) + " bytes), answering");
-  queue_control(make_frame(opcode::pong, reader_.control_payload()));
+  queue_control(make_frame(opcode::pong, std::string(reader_.control_payload())));
 }
 
 void connection::on_peer_close() {
@@ -284,7 +284,9 @@ net::awaitable<boost::system::result<message>> connection::read() {
 
 // ---------------------------------------------------------------- writing
 
-connection::outgoing_frame connection::make_frame(opcode op, std::string_view payload) {
+// Takes the payload by value: a message written with its own string (an
+// echo moving what it read) goes out without a copy.
+connection::outgoing_frame connection::make_frame(opcode op, std::string payload) {
   outgoing_frame frame;
   frame.op = op;
   auto const& d = config_.deflate;
@@ -302,14 +304,14 @@ connection::outgoing_frame connection::make_frame(opcode op, std::string_view pa
       // peer's inflater never needs to see it.
       if (frame.payload.size() >= payload.size()) {
         compress = false;
-        frame.payload.assign(payload);
+        frame.payload = std::move(payload);
       }
     } else {
       if (!deflater_) deflater_ = std::make_unique<deflate_stream>(d.send_window_bits, mem_level, level);
       deflater_->compress(payload, frame.payload, false);
     }
   } else {
-    frame.payload.assign(payload);
+    frame.payload = std::move(payload);
   }
   std::uint64_t const size = frame.payload.size();
   if (config_.local_role == role::client) {
@@ -345,7 +347,7 @@ void connection::queue_close(close_code code, std::string_view reason) {
     payload.push_back(static_cast<char>(value & 0xFF));
     payload.append(reason);
   }
-  data_queue_.push_back(make_frame(opcode::close, payload));
+  data_queue_.push_back(make_frame(opcode::close, std::move(payload)));
   close_sent_ = true;
   if (config_.options.close_timeout.count() > 0) close_deadline_ = clock::now() + config_.options.close_timeout;
   arm_watchdog();
@@ -441,8 +443,8 @@ void connection::after_close_frame_sent() {
   }
 }
 
-net::awaitable<boost::system::error_code> connection::write(std::string_view payload, message_kind kind) {
-  TETHER_RUN_ON_OWN_EXECUTOR(write(payload, kind))
+net::awaitable<boost::system::error_code> connection::write(std::string payload, message_kind kind) {
+  TETHER_RUN_ON_OWN_EXECUTOR(write(std::move(payload), kind))
   if (kind == message_kind::text && !is_valid_utf8(payload))
     co_return make_error_code(tether::error::invalid_utf8);
   for (;;) {
@@ -453,7 +455,7 @@ net::awaitable<boost::system::error_code> connection::write(std::string_view pay
     if ((co_await net::this_coro::cancellation_state).cancelled() != net::cancellation_type::none)
       co_return make_error_code(net::error::operation_aborted);
   }
-  data_queue_.push_back(make_frame(kind == message_kind::text ? opcode::text : opcode::binary, payload));
+  data_queue_.push_back(make_frame(kind == message_kind::text ? opcode::text : opcode::binary, std::move(payload)));
   queued_bytes_ += data_queue_.back().payload.size();  // what leaves, compressed or not
   start_flush();
   co_return error_code{};
@@ -464,7 +466,7 @@ net::awaitable<boost::system::error_code> connection::ping(std::string_view payl
   if (payload.size() > max_control_payload) co_return make_error_code(tether::error::invalid_argument);
   if (finished_ || close_sent_ || close_received_)
     co_return make_error_code(error_ == tether::error{} ? tether::error::closed : error_);
-  queue_control(make_frame(opcode::ping, payload));
+  queue_control(make_frame(opcode::ping, std::string(payload)));
   co_return error_code{};
 }
 
@@ -563,7 +565,7 @@ void connection::on_watchdog() {
       if (config_.log.enabled(log_level::debug)) log_debug("sending keep-alive ping");
       ping_outstanding_ = true;
       ping_sent_ = now;
-      queue_control(make_frame(opcode::ping, {}));
+      queue_control(make_frame(opcode::ping, std::string()));
     }
   }
   arm_watchdog();

@@ -52,7 +52,7 @@ class connection : public std::enable_shared_from_this<connection> {
   void start(std::string early_bytes);
 
   boost::asio::awaitable<boost::system::result<message>> read();
-  boost::asio::awaitable<error_code> write(std::string_view payload, message_kind kind);
+  boost::asio::awaitable<error_code> write(std::string payload, message_kind kind);
   boost::asio::awaitable<error_code> ping(std::string_view payload);
   boost::asio::awaitable<error_code> close(close_code code, std::string_view reason);
 
@@ -89,7 +89,7 @@ class connection : public std::enable_shared_from_this<connection> {
   void on_peer_close();
   void on_transport_end(error_code ec);
 
-  outgoing_frame make_frame(opcode op, std::string_view payload);
+  outgoing_frame make_frame(opcode op, std::string payload);
   void queue_control(outgoing_frame frame);
   void queue_close(close_code code, std::string_view reason);
   void start_flush();

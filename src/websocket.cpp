@@ -53,7 +53,12 @@ net::awaitable<boost::system::result<message>> websocket::read() {
 }
 
 net::awaitable<boost::system::error_code> websocket::write(std::string_view payload, message_kind kind) {
-  return impl_ ? impl_->write(payload, kind) : fail_without_connection();
+  // The one copy of the payload happens here, into the coroutine's frame.
+  return impl_ ? impl_->write(std::string(payload), kind) : fail_without_connection();
+}
+
+net::awaitable<boost::system::error_code> websocket::write(message&& msg) {
+  return impl_ ? impl_->write(std::move(msg.payload), msg.kind) : fail_without_connection();
 }
 
 net::awaitable<boost::system::error_code> websocket::ping(std::string_view payload) {

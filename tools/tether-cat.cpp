@@ -94,7 +94,7 @@ net::awaitable<int> run_client(settings const& s) {
     std::fwrite(msg->payload.data(), 1, msg->payload.size(), stdout);
     std::fputc('\n', stdout);
     std::fflush(stdout);
-    if (s.echo && co_await ws->write(*msg)) break;
+    if (s.echo && co_await ws->write(std::move(*msg))) break;
   }
   auto const code = ws->peer_close_code();
   // The input thread may be blocked in getline for good; main ends the
@@ -115,7 +115,7 @@ int run_server(settings const& s) {
     while (auto msg = co_await ws.read()) {
       std::printf("%s\n", msg->payload.c_str());
       std::fflush(stdout);
-      if (!s.broadcast && co_await ws.write(*msg)) break;
+      if (!s.broadcast && co_await ws.write(std::move(*msg))) break;
     }
     std::lock_guard lock(clients_mutex);
     clients.erase(ws.id());

@@ -54,6 +54,9 @@ class websocket {
   boost::asio::awaitable<boost::system::error_code> write(message const& msg) {
     return write(msg.payload, msg.kind);
   }
+  /// Takes the payload without copying it: `co_await ws.write(std::move(*msg))`
+  /// echoes a message at the cost of none.
+  boost::asio::awaitable<boost::system::error_code> write(message&& msg);
 
   /// Sends a ping (at most 125 bytes) ahead of queued messages.
   boost::asio::awaitable<boost::system::error_code> ping(std::string_view payload = {});

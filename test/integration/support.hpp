@@ -235,7 +235,7 @@ inline std::uint16_t free_port() {
 
 inline net::awaitable<void> echo_handler(tether::websocket& ws, tether::request const&) {
   while (auto msg = co_await ws.read()) {
-    if (co_await ws.write(*msg)) break;
+    if (co_await ws.write(std::move(*msg))) break;
   }
 }
 
