@@ -80,16 +80,17 @@ class transport {
   template <class MutableBuffers, class Token>
   auto async_read_some(MutableBuffers const& buffers, Token&& token) {
     return boost::asio::async_compose<Token, void(error_code, std::size_t)>(
-        read_op{*this, first_buffer<boost::asio::mutable_buffer>(buffers)}, token, socket_);
+        io_op<read_step>{*this, {first_buffer<boost::asio::mutable_buffer>(buffers)}}, token, socket_);
   }
 
   template <class ConstBuffers, class Token>
   auto async_write_some(ConstBuffers const& buffers, Token&& token) {
-    write_op op{*this, {}, 0};
+    write_step step;
     for (auto it = boost::asio::buffer_sequence_begin(buffers);
-         it != boost::asio::buffer_sequence_end(buffers) && op.count < op.buffers.size(); ++it)
-      if (boost::asio::const_buffer const b(*it); b.size() > 0) op.buffers[op.count++] = b;
-    return boost::asio::async_compose<Token, void(error_code, std::size_t)>(op, token, socket_);
+         it != boost::asio::buffer_sequence_end(buffers) && step.count < step.buffers.size(); ++it)
+      if (boost::asio::const_buffer const b(*it); b.size() > 0) step.buffers[step.count++] = b;
+    return boost::asio::async_compose<Token, void(error_code, std::size_t)>(io_op<write_step>{*this, step}, token,
+                                                                            socket_);
   }
 
  private:
@@ -104,57 +105,46 @@ class transport {
     return {};
   }
 
-  struct read_op {
+  // Beast's reads and writes: one non-blocking step, then a readiness wait
+  // whenever the step would block.
+  template <class Step>
+  struct io_op {
     transport& self;
-    boost::asio::mutable_buffer buffer;
+    Step step;
     bool started = false;
 
     template <class Self>
     void operator()(Self& op, error_code ec = {}) {
-      if (!ec) {
-        std::size_t const n = buffer.size() == 0 ? 0 : self.read_some(buffer, ec);
-        if (ec != boost::asio::error::would_block) {
-          if (!started) {  // completing inside the initiating call is not allowed
-            started = true;
-            boost::asio::post(self.socket_.get_executor(), [op = std::move(op), ec, n]() mutable { op.complete(ec, n); });
-            return;
-          }
-          op.complete(ec, n);
-          return;
-        }
-        started = true;
-        self.socket_.async_wait(self.read_wants_, std::move(op));
+      if (ec) {
+        op.complete(ec, 0);
         return;
       }
-      op.complete(ec, 0);
+      std::size_t const n = step(self, ec);
+      if (ec == boost::asio::error::would_block) {
+        started = true;
+        self.socket_.async_wait(step.wants(self), std::move(op));
+      } else if (started) {
+        op.complete(ec, n);
+      } else {  // completing inside the initiating call is not allowed
+        started = true;
+        boost::asio::post(self.socket_.get_executor(), [op = std::move(op), ec, n]() mutable { op.complete(ec, n); });
+      }
     }
   };
 
-  struct write_op {
-    transport& self;
-    std::array<boost::asio::const_buffer, 16> buffers;
-    std::size_t count = 0;
-    bool started = false;
+  struct read_step {
+    boost::asio::mutable_buffer buffer;
+    std::size_t operator()(transport& t, error_code& ec) const { return buffer.size() == 0 ? 0 : t.read_some(buffer, ec); }
+    wait_type wants(transport const& t) const noexcept { return t.read_wants_; }
+  };
 
-    template <class Self>
-    void operator()(Self& op, error_code ec = {}) {
-      if (!ec) {
-        std::size_t const n = count == 0 ? 0 : self.write_some({buffers.data(), count}, ec);
-        if (ec != boost::asio::error::would_block) {
-          if (!started) {
-            started = true;
-            boost::asio::post(self.socket_.get_executor(), [op = std::move(op), ec, n]() mutable { op.complete(ec, n); });
-            return;
-          }
-          op.complete(ec, n);
-          return;
-        }
-        started = true;
-        self.socket_.async_wait(self.write_wants_, std::move(op));
-        return;
-      }
-      op.complete(ec, 0);
+  struct write_step {
+    std::array<boost::asio::const_buffer, 16> buffers{};
+    std::size_t count = 0;
+    std::size_t operator()(transport& t, error_code& ec) const {
+      return count == 0 ? 0 : t.write_some({buffers.data(), count}, ec);
     }
+    wait_type wants(transport const& t) const noexcept { return t.write_wants_; }
   };
 
   error_code tls_error(int result, wait_type& wants);
