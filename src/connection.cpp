@@ -2,7 +2,9 @@
 
 #include "codec/utf8.hpp"
 
+#include <boost/asio/append.hpp>
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/associated_cancellation_slot.hpp>
 #include <boost/asio/bind_allocator.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -12,6 +14,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <utility>
 
 namespace net = boost::asio;
 
@@ -92,6 +95,46 @@ void connection::set_error(tether::error why) noexcept {
 
 // ---------------------------------------------------------------- reading
 
+namespace {
+
+// Completes a waiting read() with `ec` when its caller cancels it.
+struct read_waiter_cancellation {
+  std::weak_ptr<connection> weak;
+  void operator()(net::cancellation_type type) const {
+    if (type == net::cancellation_type::none) return;
+    if (auto const self = weak.lock()) self->cancel_read_wait();
+  }
+};
+
+}  // namespace
+
+template <class Token>
+auto connection::async_wait_for_input(Token&& token) {
+  return net::async_initiate<Token, void(error_code)>(
+      [this](auto handler) {
+        if (auto slot = net::get_associated_cancellation_slot(handler); slot.is_connected())
+          slot.template emplace<read_waiter_cancellation>(weak_from_this());
+        // Boost 1.81's move assignment copies into a new wrapper, endlessly: swap instead.
+        decltype(read_waiter_)(std::move(handler)).swap(read_waiter_);
+      },
+      token);
+}
+
+void connection::complete_read_wait(error_code ec) noexcept {
+  if (!read_waiter_) return;
+  try {
+    net::post(executor_, net::append(std::move(read_waiter_), ec));
+  } catch (...) {
+    // Posting fails only when memory is gone; the waiter is dropped with it.
+  }
+  read_waiter_ = nullptr;
+}
+
+void connection::notify_reader() noexcept { complete_read_wait({}); }
+
+void connection::cancel_read_wait() noexcept { complete_read_wait(net::error::operation_aborted); }
+
+
 // The pump is a chain of callbacks rather than a coroutine: an idle
 // connection then costs one pending wait, not a coroutine frame and a spawn.
 void connection::await_readable() {
@@ -110,12 +153,20 @@ void connection::await_readable() {
     arm_watchdog();
   }
   read_armed_ = true;
-  auto on_ready = net::bind_allocator(exact_allocator<void>(),
-                                      [self = shared_from_this()](error_code ec) { self->on_readable(ec); });
+  auto on_ready = net::bind_allocator(exact_allocator<void>(), [hold = pump_hold{shared_from_this()}](error_code ec) mutable {
+    std::exchange(hold.self, nullptr)->on_readable(ec);
+  });
   if (stream_.has_buffered_input())
     net::post(executor_, [on_ready = std::move(on_ready)]() mutable { on_ready(error_code{}); });
   else
     stream_.async_wait(stream_.read_wants(), std::move(on_ready));
+}
+
+// The pump's pending step holds the connection. When Asio destroys it
+// unrun (its io_context is going away), a read() waiting in its slot would
+// keep itself and the connection alive in a cycle: it is let go too.
+connection::pump_hold::~pump_hold() {
+  if (self) self->read_waiter_ = nullptr;
 }
 
 void connection::on_readable(error_code ec) {
@@ -154,20 +205,20 @@ void connection::consume(std::span<char> bytes) {
     bool const go_on = consume_frames({header_tail_.data(), header_tail_.size()}, used);
     if (used < old) {
       header_tail_.erase(0, used);  // still incomplete: every new byte was taken
-      notify();
+      notify_reader();
       return;
     }
     header_tail_.clear();
     bytes = bytes.subspan(used - old);
     if (!go_on) {
-      notify();
+      notify_reader();
       return;
     }
   }
   std::size_t used = 0;
   if (consume_frames(bytes, used) && used < bytes.size())
     header_tail_.assign(bytes.data() + used, bytes.size() - used);
-  notify();
+  notify_reader();
 }
 
 // Returns false when the stream must not be parsed further (close or failure).
@@ -223,6 +274,7 @@ void connection::on_peer_close() {
     return;
   }
   close_received_ = true;
+  notify_writers();  // their writes now fail
   peer_close_code_ = static_cast<close_code>(payload.code);
   peer_close_reason_.assign(payload.reason);
   set_error(tether::error::closed);
@@ -275,9 +327,9 @@ net::awaitable<boost::system::result<message>> connection::read() {
       co_return msg;
     }
     if (close_received_ || failing_ || finished_) co_return make_error_code(error_);
-    co_await wake_.async_wait(use_tuple);  // any change of state
+    auto const [ec] = co_await async_wait_for_input(use_tuple);
     // Cancelled (say by `read() || timer`): leave the messages for the next read.
-    if ((co_await net::this_coro::cancellation_state).cancelled() != net::cancellation_type::none)
+    if (ec || (co_await net::this_coro::cancellation_state).cancelled() != net::cancellation_type::none)
       co_return make_error_code(net::error::operation_aborted);
   }
 }
@@ -429,7 +481,7 @@ void connection::on_written(error_code ec) {
     return;
   }
   if (carries_close) after_close_frame_sent();
-  notify();  // writers waiting for queue space
+  notify_writers();  // waiting for queue space
   flush();
 }
 
@@ -451,7 +503,9 @@ net::awaitable<boost::system::error_code> connection::write(std::string payload,
     if (finished_ || close_sent_ || close_received_)
       co_return make_error_code(error_ == tether::error{} ? tether::error::closed : error_);
     if (queued_bytes_ < config_.options.max_write_queue) break;
+    ++waiting_writers_;
     co_await wake_.async_wait(use_tuple);  // any change of state
+    --waiting_writers_;
     if ((co_await net::this_coro::cancellation_state).cancelled() != net::cancellation_type::none)
       co_return make_error_code(net::error::operation_aborted);
   }
@@ -480,7 +534,9 @@ net::awaitable<boost::system::error_code> connection::close(close_code code, std
     queue_close(code, reason);
   }
   while (!finished_) {
+    ++waiting_writers_;
     co_await wake_.async_wait(use_tuple);  // any change of state
+    --waiting_writers_;
     if ((co_await net::this_coro::cancellation_state).cancelled() != net::cancellation_type::none)
       co_return make_error_code(net::error::operation_aborted);  // the close goes on without us
   }

@@ -16,6 +16,7 @@
 #include <tether/options.hpp>
 #include <tether/request.hpp>
 
+#include <boost/asio/any_completion_handler.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -59,6 +60,9 @@ class connection : public std::enable_shared_from_this<connection> {
   /// Ends the connection now, without a handshake. Call on the executor.
   void abort(tether::error why);
 
+  /// A read() waiting for input completes with operation_aborted.
+  void cancel_read_wait() noexcept;
+
   bool is_open() const noexcept { return !close_sent_ && !close_received_ && !finished_; }
   bool finished() const noexcept { return finished_; }
   close_code peer_close_code() const noexcept { return peer_close_code_; }
@@ -76,6 +80,13 @@ class connection : public std::enable_shared_from_this<connection> {
     std::uint8_t header_size = 0;
     opcode op = opcode::text;
     std::string payload;
+  };
+
+  struct pump_hold {
+    std::shared_ptr<connection> self;
+    pump_hold(std::shared_ptr<connection> owner) noexcept : self(std::move(owner)) {}
+    pump_hold(pump_hold&&) noexcept = default;
+    ~pump_hold();
   };
 
   void await_readable();
@@ -98,7 +109,19 @@ class connection : public std::enable_shared_from_this<connection> {
   void finish(tether::error why);
   void set_error(tether::error why) noexcept;
 
-  void notify() noexcept { wake_.cancel(); }
+  // read() waits in its own slot, so that a message wakes the reader
+  // without a timer, and a finished write does not wake it at all.
+  template <class Token>
+  auto async_wait_for_input(Token&& token);
+  void notify_reader() noexcept;
+  void complete_read_wait(error_code ec) noexcept;
+  void notify_writers() noexcept {
+    if (waiting_writers_ > 0) wake_.cancel();
+  }
+  void notify() noexcept {
+    notify_reader();
+    notify_writers();
+  }
 
   void arm_watchdog();
   void on_watchdog();
@@ -124,7 +147,9 @@ class connection : public std::enable_shared_from_this<connection> {
   std::size_t queued_bytes_ = 0;
   bool flushing_ = false;
 
-  boost::asio::steady_timer wake_;  // a condition variable: cancel() wakes every waiter
+  boost::asio::any_completion_handler<void(error_code)> read_waiter_;
+  boost::asio::steady_timer wake_;  // writers and closers: cancel() wakes every one
+  std::uint32_t waiting_writers_ = 0;
   boost::asio::steady_timer watchdog_;
 
   bool reading_ = false;         // a read() is waiting
