@@ -80,6 +80,7 @@ connection::connection(transport stream, connection_config config)
 }
 
 void connection::start(std::string early_bytes) {
+  if (config_.readiness) polled_ = stream_.use_poller(*config_.readiness, *this);
   if (!early_bytes.empty()) consume({early_bytes.data(), early_bytes.size()});
   arm_watchdog();
   await_readable();
@@ -153,6 +154,11 @@ void connection::await_readable() {
     arm_watchdog();
   }
   read_armed_ = true;
+  if (polled_) {
+    // Otherwise the poller calls on_ready() when the socket has more.
+    if (ready_for(stream_.read_wants()) || stream_.has_buffered_input()) post_pump();
+    return;
+  }
   auto on_ready = net::bind_allocator(exact_allocator<void>(), [hold = pump_hold{shared_from_this()}](error_code ec) mutable {
     std::exchange(hold.self, nullptr)->on_readable(ec);
   });
@@ -160,6 +166,35 @@ void connection::await_readable() {
     net::post(executor_, [on_ready = std::move(on_ready)]() mutable { on_ready(error_code{}); });
   else
     stream_.async_wait(stream_.read_wants(), std::move(on_ready));
+}
+
+void connection::post_pump() {
+  if (pump_posted_) return;
+  pump_posted_ = true;
+  net::post(executor_, net::bind_allocator(exact_allocator<void>(), [hold = pump_hold{shared_from_this()}]() mutable {
+    auto const self = std::exchange(hold.self, nullptr);
+    self->pump_posted_ = false;
+    if (self->read_armed_) self->on_readable({});
+  }));
+}
+
+void connection::on_ready(bool readable, bool writable, bool hangup) {
+  auto const self = shared_from_this();  // what runs below may let go of the last owner
+  in_ready_ = in_ready_ || readable;
+  out_ready_ = out_ready_ || writable;
+  hangup_seen_ = hangup_seen_ || hangup;
+  if (write_blocked_ && ready_for(stream_.write_wants())) {
+    write_blocked_ = false;
+    write_more();
+  }
+  if (read_armed_ && !pump_posted_ && !finished_ && ready_for(stream_.read_wants())) on_readable({});
+}
+
+// With the poller no operation is pending while the pump waits, so this is
+// where a read() waiting on a connection is let go.
+void connection::on_poller_shutdown() noexcept {
+  auto const self = shared_from_this();
+  read_waiter_ = nullptr;
 }
 
 // The pump's pending step holds the connection. When Asio destroys it
@@ -183,6 +218,12 @@ void connection::on_readable(error_code ec) {
   do {
     n += stream_.read_some(net::buffer(buffer.data() + n, buffer.size() - n), ec);
   } while (!ec && n < buffer.size() && stream_.has_buffered_input());
+  if (polled_) {
+    if (ec == net::error::would_block || ec == net::error::try_again)
+      blocked_on(stream_.read_wants());
+    else if (!ec && n < buffer.size() && !stream_.is_tls() && !hangup_seen_)
+      in_ready_ = false;  // a short read drained the socket: new bytes bring a new event
+  }
   if (n > 0) {
     last_received_ = clock::now();
     if (!close_received_ && !failing_) consume(buffer.first(n));  // data after a close is ignored
@@ -440,6 +481,11 @@ void connection::write_more() {
     error_code ec;
     std::size_t const count = std::min(max_buffers, gather_.size() - gather_next_);
     std::size_t written = stream_.write_some({gather_.data() + gather_next_, count}, ec);
+    if ((ec == net::error::would_block || ec == net::error::try_again) && polled_) {
+      blocked_on(stream_.write_wants());
+      write_blocked_ = true;  // on_ready() goes on
+      return;
+    }
     if (ec == net::error::would_block || ec == net::error::try_again) {
       stream_.async_wait(stream_.write_wants(), [self = shared_from_this()](error_code ec) {
         // A wait that completed together with the pump's end of the

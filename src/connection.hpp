@@ -7,6 +7,7 @@
 #include "codec/frame.hpp"
 #include "codec/frame_reader.hpp"
 #include "extensions.hpp"
+#include "poller.hpp"
 #include "transport.hpp"
 
 #include <tether/close_code.hpp>
@@ -38,11 +39,14 @@ struct connection_config {
   std::string subprotocol;
   endpoint remote;
   deflate_agreement deflate{};
+  /// Readiness from Tether's own epoll set (server connections on a loop
+  /// of one thread); null: Asio's waits.
+  poller* readiness = nullptr;
 };
 
 std::uint64_t next_connection_id() noexcept;
 
-class connection : public std::enable_shared_from_this<connection> {
+class connection : public std::enable_shared_from_this<connection>, private readiness_listener {
  public:
   using clock = std::chrono::steady_clock;
   using error_code = boost::system::error_code;
@@ -88,6 +92,16 @@ class connection : public std::enable_shared_from_this<connection> {
     pump_hold(pump_hold&&) noexcept = default;
     ~pump_hold();
   };
+
+  void on_ready(bool readable, bool writable, bool hangup) override;
+  void on_poller_shutdown() noexcept override;
+  bool ready_for(transport::wait_type direction) const noexcept {
+    return direction == transport::socket_type::wait_write ? out_ready_ : in_ready_;
+  }
+  void blocked_on(transport::wait_type direction) noexcept {
+    (direction == transport::socket_type::wait_write ? out_ready_ : in_ready_) = false;
+  }
+  void post_pump();
 
   void await_readable();
   void on_readable(error_code ec);
@@ -151,6 +165,15 @@ class connection : public std::enable_shared_from_this<connection> {
   boost::asio::steady_timer wake_;  // writers and closers: cancel() wakes every one
   std::uint32_t waiting_writers_ = 0;
   boost::asio::steady_timer watchdog_;
+
+  // With the poller: whether each direction may have something, that is,
+  // has not blocked since the poller last said it was ready.
+  bool polled_ = false;
+  bool in_ready_ = true;
+  bool out_ready_ = true;
+  bool hangup_seen_ = false;
+  bool pump_posted_ = false;
+  bool write_blocked_ = false;
 
   bool reading_ = false;         // a read() is waiting
   bool read_armed_ = false;      // the pump waits for the socket

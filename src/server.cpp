@@ -5,6 +5,7 @@
 #include "extensions.hpp"
 #include "handshake.hpp"
 #include "http_message.hpp"
+#include "poller.hpp"
 #include "tls.hpp"
 #include "transport.hpp"
 
@@ -484,6 +485,8 @@ struct server::impl {
     request const& r = ticket.req;
     detail::connection_config config{detail::role::server, ticket.route->options.websocket, options_.logger,
                                      std::move(ticket.subprotocol), r.remote, ticket.deflate};
+    // Each of the server's io_contexts runs on one thread, as the poller requires.
+    config.readiness = &detail::poller::of(state.stream.get_executor());
     auto conn = std::make_shared<detail::connection>(std::move(state.stream), std::move(config));
     state.ws = conn;
     conn->start(std::move(ticket.early_bytes));

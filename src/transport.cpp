@@ -1,5 +1,7 @@
 #include "transport.hpp"
 
+#include "poller.hpp"
+
 #include <tether/error.hpp>
 
 #include <boost/asio/ip/address.hpp>
@@ -10,11 +12,14 @@
 #include <openssl/x509v3.h>
 
 #include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
+#include <utility>
 
 namespace net = boost::asio;
 
@@ -89,8 +94,83 @@ transport::transport(socket_type socket) : socket_(std::move(socket)) {
   socket_.non_blocking(true, ignored);
 }
 
-transport::transport(transport&& other) noexcept = default;
-transport::~transport() = default;
+transport::transport(transport&& other) noexcept
+    : socket_(std::move(other.socket_)),
+      descriptor_(std::exchange(other.descriptor_, -1)),
+      poller_(std::exchange(other.poller_, nullptr)),
+      ssl_(std::move(other.ssl_)),
+      read_wants_(other.read_wants_),
+      write_wants_(other.write_wants_),
+      handshake_wants_(other.handshake_wants_),
+      read_blocked_(other.read_blocked_),
+      staging_(std::move(other.staging_)),
+      tls_failure_(std::move(other.tls_failure_)) {}
+
+transport::~transport() {
+  if (descriptor_ >= 0) close();
+}
+
+bool transport::use_poller(poller& readiness, readiness_listener& listener) {
+  int const descriptor = socket_.native_handle();
+  if (descriptor_ >= 0 || !socket_.is_open() || !readiness.add(descriptor, listener)) return false;
+  error_code ec;
+  socket_.release(ec);  // Asio forgets it, and stops watching it
+  if (ec) {
+    readiness.remove(descriptor);
+    return false;
+  }
+  descriptor_ = descriptor;
+  poller_ = &readiness;
+  return true;
+}
+
+std::size_t transport::receive(net::mutable_buffer buffer, error_code& ec) {
+  if (descriptor_ < 0) return socket_.read_some(buffer, ec);
+  for (;;) {
+    auto const n = ::recv(descriptor_, buffer.data(), buffer.size(), 0);
+    if (n > 0) {
+      ec = {};
+      return static_cast<std::size_t>(n);
+    }
+    if (n == 0 && buffer.size() > 0) {
+      ec = net::error::eof;
+      return 0;
+    }
+    if (n == 0) {
+      ec = {};
+      return 0;
+    }
+    if (errno != EINTR) {
+      ec.assign(errno, boost::system::system_category());
+      return 0;
+    }
+  }
+}
+
+std::size_t transport::send(std::span<net::const_buffer const> buffers, error_code& ec) {
+  if (descriptor_ < 0) return socket_.write_some(buffers, ec);
+  // Linux takes at most IOV_MAX (1024) buffers per call.
+  std::array<iovec, 1024> vectors;
+  std::size_t count = 0;
+  for (auto const& b : buffers) {
+    if (count == vectors.size()) break;
+    vectors[count++] = {const_cast<void*>(b.data()), b.size()};
+  }
+  msghdr message{};
+  message.msg_iov = vectors.data();
+  message.msg_iovlen = count;
+  for (;;) {
+    auto const n = ::sendmsg(descriptor_, &message, MSG_NOSIGNAL);
+    if (n >= 0) {
+      ec = {};
+      return static_cast<std::size_t>(n);
+    }
+    if (errno != EINTR) {
+      ec.assign(errno, boost::system::system_category());
+      return 0;
+    }
+  }
+}
 
 bool transport::use_tls(SSL_CTX* context, bool server, std::string const& host, bool verify_host) {
   ssl_.reset(SSL_new(context));
@@ -147,7 +227,7 @@ transport::error_code transport::handshake_step() {
 }
 
 std::size_t transport::read_some(net::mutable_buffer buffer, error_code& ec) {
-  if (!ssl_) return socket_.read_some(buffer, ec);
+  if (!ssl_) return receive(buffer, ec);
   ERR_clear_error();
   errno = 0;
   std::size_t n = 0;
@@ -164,7 +244,7 @@ std::size_t transport::read_some(net::mutable_buffer buffer, error_code& ec) {
 }
 
 std::size_t transport::write_some(std::span<net::const_buffer const> buffers, error_code& ec) {
-  if (!ssl_) return socket_.write_some(buffers, ec);
+  if (!ssl_) return send(buffers, ec);
   net::const_buffer data = buffers.empty() ? net::const_buffer{} : buffers.front();
   if (data.size() < record_size && buffers.size() > 1) {
     // A retry after would_block sees the same bytes again, and at least as
@@ -196,23 +276,33 @@ bool transport::has_buffered_input() const noexcept {
 
 void transport::shutdown_send() {
   error_code ignored;
-  if (ssl_ && socket_.is_open()) {
+  if (ssl_ && is_open()) {
     // Best effort: close_notify fits any socket buffer, and a peer that
     // never sees it still sees our FIN.
     ERR_clear_error();
     SSL_shutdown(ssl_.get());
     ERR_clear_error();
   }
-  socket_.shutdown(socket_type::shutdown_send, ignored);
+  if (descriptor_ >= 0)
+    ::shutdown(descriptor_, SHUT_WR);
+  else
+    socket_.shutdown(socket_type::shutdown_send, ignored);
 }
 
 void transport::cancel() {
   error_code ignored;
-  socket_.cancel(ignored);
+  if (descriptor_ < 0) socket_.cancel(ignored);
 }
 
 void transport::close() {
   error_code ignored;
+  if (descriptor_ >= 0) {
+    // Out of the poller first: the number is free for reuse once closed.
+    if (poller_) poller_->remove(descriptor_);
+    ::shutdown(descriptor_, SHUT_RDWR);
+    ::close(descriptor_);
+    descriptor_ = -1;
+  }
   socket_.shutdown(socket_type::shutdown_both, ignored);
   socket_.close(ignored);
   ssl_.reset();  // it knows the descriptor's number, which the kernel may hand out again at once

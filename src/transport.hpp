@@ -18,6 +18,11 @@
 #include <string>
 #include <vector>
 
+namespace tether::detail {
+class poller;
+class readiness_listener;
+}  // namespace tether::detail
+
 typedef struct ssl_st SSL;
 typedef struct ssl_ctx_st SSL_CTX;
 
@@ -60,11 +65,17 @@ class transport {
   /// holds part of a record (waiting is then right).
   bool has_buffered_input() const noexcept;
 
+  /// Moves the socket out of Asio into `readiness` (true), or leaves it
+  /// where it is (false). Afterwards only the non-blocking calls work: no
+  /// waits, no Beast; the listener hears of readiness instead.
+  bool use_poller(poller& readiness, readiness_listener& listener);
+  bool polled() const noexcept { return descriptor_ >= 0; }
+
   /// Ends our direction: close_notify for TLS, then FIN.
   void shutdown_send();
   void cancel();
   void close();
-  bool is_open() const noexcept { return socket_.is_open(); }
+  bool is_open() const noexcept { return descriptor_ >= 0 || socket_.is_open(); }
 
   /// The OpenSSL reason for the last failure, for log lines and errors.
   std::string const& tls_failure() const noexcept { return tls_failure_; }
@@ -148,8 +159,12 @@ class transport {
   };
 
   error_code tls_error(int result, wait_type& wants);
+  std::size_t receive(boost::asio::mutable_buffer buffer, error_code& ec);
+  std::size_t send(std::span<boost::asio::const_buffer const> buffers, error_code& ec);
 
   socket_type socket_;
+  int descriptor_ = -1;  // the socket once it has left Asio for the poller
+  poller* poller_ = nullptr;
   std::unique_ptr<SSL, ssl_free> ssl_;
   wait_type read_wants_ = socket_type::wait_read;
   wait_type write_wants_ = socket_type::wait_write;
