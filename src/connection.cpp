@@ -336,15 +336,14 @@ void connection::on_transport_end(error_code ec) {
 
 // Each operation may be awaited from any executor. The connection's state
 // is only touched on its own, so a caller elsewhere runs the same operation
-// there (one extra frame, only in that case). `self` keeps the connection
-// alive for as long as the operation runs.
+// there (one extra frame, only in that case).
 #define TETHER_RUN_ON_OWN_EXECUTOR(call)                                         \
-  auto self = shared_from_this();                                                 \
+  if (!owner) owner = shared_from_this();                                         \
   if (auto const caller = co_await net::this_coro::executor; caller != executor_) \
     co_return co_await net::co_spawn(executor_, call, net::use_awaitable);
 
-net::awaitable<boost::system::result<message>> connection::read() {
-  TETHER_RUN_ON_OWN_EXECUTOR(read())
+net::awaitable<boost::system::result<message>> connection::read(std::shared_ptr<void> owner) {
+  TETHER_RUN_ON_OWN_EXECUTOR(read(owner))
   if (reading_) co_return make_error_code(tether::error::operation_in_progress);
   reading_ = true;
   struct done_reading {
@@ -541,8 +540,9 @@ void connection::after_close_frame_sent() {
   }
 }
 
-net::awaitable<boost::system::error_code> connection::write(std::string payload, message_kind kind) {
-  TETHER_RUN_ON_OWN_EXECUTOR(write(std::move(payload), kind))
+net::awaitable<boost::system::error_code> connection::write(std::string payload, message_kind kind,
+                                                            std::shared_ptr<void> owner) {
+  TETHER_RUN_ON_OWN_EXECUTOR(write(std::move(payload), kind, owner))
   if (kind == message_kind::text && !is_valid_utf8(payload))
     co_return make_error_code(tether::error::invalid_utf8);
   for (;;) {
@@ -561,8 +561,8 @@ net::awaitable<boost::system::error_code> connection::write(std::string payload,
   co_return error_code{};
 }
 
-net::awaitable<boost::system::error_code> connection::ping(std::string_view payload) {
-  TETHER_RUN_ON_OWN_EXECUTOR(ping(payload))
+net::awaitable<boost::system::error_code> connection::ping(std::string_view payload, std::shared_ptr<void> owner) {
+  TETHER_RUN_ON_OWN_EXECUTOR(ping(payload, owner))
   if (payload.size() > max_control_payload) co_return make_error_code(tether::error::invalid_argument);
   if (finished_ || close_sent_ || close_received_)
     co_return make_error_code(error_ == tether::error{} ? tether::error::closed : error_);
@@ -570,8 +570,9 @@ net::awaitable<boost::system::error_code> connection::ping(std::string_view payl
   co_return error_code{};
 }
 
-net::awaitable<boost::system::error_code> connection::close(close_code code, std::string_view reason) {
-  TETHER_RUN_ON_OWN_EXECUTOR(close(code, reason))
+net::awaitable<boost::system::error_code> connection::close(close_code code, std::string_view reason,
+                                                            std::shared_ptr<void> owner) {
+  TETHER_RUN_ON_OWN_EXECUTOR(close(code, reason, owner))
   if (!is_valid_on_wire(static_cast<std::uint16_t>(code)) || reason.size() > max_control_payload - 2 ||
       !is_valid_utf8(reason))
     co_return make_error_code(tether::error::invalid_argument);

@@ -56,10 +56,13 @@ class connection : public std::enable_shared_from_this<connection>, private read
   /// Starts reading; `early_bytes` arrived behind the handshake.
   void start(std::string early_bytes);
 
-  boost::asio::awaitable<boost::system::result<message>> read();
-  boost::asio::awaitable<error_code> write(std::string payload, message_kind kind);
-  boost::asio::awaitable<error_code> ping(std::string_view payload);
-  boost::asio::awaitable<error_code> close(close_code code, std::string_view reason);
+  // Each operation holds `owner` (the caller's handle; the connection
+  // itself when empty) from the moment it is created: one that is spawned
+  // and starts later still finds its connection.
+  boost::asio::awaitable<boost::system::result<message>> read(std::shared_ptr<void> owner = {});
+  boost::asio::awaitable<error_code> write(std::string payload, message_kind kind, std::shared_ptr<void> owner = {});
+  boost::asio::awaitable<error_code> ping(std::string_view payload, std::shared_ptr<void> owner = {});
+  boost::asio::awaitable<error_code> close(close_code code, std::string_view reason, std::shared_ptr<void> owner = {});
 
   /// Ends the connection now, without a handshake. Call on the executor.
   void abort(tether::error why);

@@ -533,7 +533,7 @@ struct server::impl {
     for_each_session([](std::shared_ptr<session_state> const& s) {
       s->stopping = true;
       if (s->ws) {
-        net::co_spawn(s->ws->executor(), s->ws->close(close_code::going_away, "server stopping"), net::detached);
+        net::co_spawn(s->ws->executor(), s->ws->close(close_code::going_away, "server stopping", s->ws), net::detached);
       } else if (s->waiting_for_peer) {
         s->stream.cancel();
       }

@@ -33,7 +33,7 @@ websocket make_websocket(std::shared_ptr<connection> const& conn) {
     try {
       net::post(owner->executor(), [owner] {
         if (!owner->finished())
-          net::co_spawn(owner->executor(), owner->close(close_code::normal, {}), net::detached);
+          net::co_spawn(owner->executor(), owner->close(close_code::normal, {}, owner), net::detached);
       });
     } catch (...) {
       // Posting only fails when memory is gone; the peer's timeouts end it.
@@ -49,24 +49,24 @@ websocket::websocket(std::shared_ptr<detail::connection> impl) noexcept : impl_(
 // Plain functions, not coroutines: the connection's own coroutine is the
 // only frame an operation needs.
 net::awaitable<boost::system::result<message>> websocket::read() {
-  return impl_ ? impl_->read() : read_without_connection();
+  return impl_ ? impl_->read(impl_) : read_without_connection();
 }
 
 net::awaitable<boost::system::error_code> websocket::write(std::string_view payload, message_kind kind) {
   // The one copy of the payload happens here, into the coroutine's frame.
-  return impl_ ? impl_->write(std::string(payload), kind) : fail_without_connection();
+  return impl_ ? impl_->write(std::string(payload), kind, impl_) : fail_without_connection();
 }
 
 net::awaitable<boost::system::error_code> websocket::write(message&& msg) {
-  return impl_ ? impl_->write(std::move(msg.payload), msg.kind) : fail_without_connection();
+  return impl_ ? impl_->write(std::move(msg.payload), msg.kind, impl_) : fail_without_connection();
 }
 
 net::awaitable<boost::system::error_code> websocket::ping(std::string_view payload) {
-  return impl_ ? impl_->ping(payload) : fail_without_connection();
+  return impl_ ? impl_->ping(payload, impl_) : fail_without_connection();
 }
 
 net::awaitable<boost::system::error_code> websocket::close(close_code code, std::string_view reason) {
-  return impl_ ? impl_->close(code, reason) : fail_without_connection();
+  return impl_ ? impl_->close(code, reason, impl_) : fail_without_connection();
 }
 
 bool websocket::is_open() const noexcept { return impl_ && impl_->is_open(); }
