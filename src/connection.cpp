@@ -1,5 +1,6 @@
 #include "connection.hpp"
 
+#include "codec/payload_pool.hpp"
 #include "codec/utf8.hpp"
 
 #include <boost/asio/append.hpp>
@@ -514,9 +515,10 @@ void connection::write_more() {
 
 void connection::on_written(error_code ec) {
   bool carries_close = false;
-  for (auto const& frame : in_flight_) {
+  for (auto& frame : in_flight_) {
     if (frame.op == opcode::close) carries_close = true;
     else if (!is_control(frame.op)) queued_bytes_ -= frame.payload.size();
+    payload_pool::give(std::move(frame.payload));
   }
   in_flight_.clear();
   if (ec) {

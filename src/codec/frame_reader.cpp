@@ -1,5 +1,7 @@
 #include "codec/frame_reader.hpp"
 
+#include "codec/payload_pool.hpp"
+
 #include <algorithm>
 #include <cstring>
 
@@ -104,6 +106,10 @@ frame_reader::step frame_reader::next(std::span<char> input) {
             frame_opcode_ == opcode::text ? message_kind::text : message_kind::binary;
         message_.payload.clear();
         utf8_.reset();
+        // A recycled string costs no new memory, whatever the header promises.
+        if (frame_remaining_ >= payload_pool::min_capacity && message_.payload.capacity() < frame_remaining_)
+          if (auto kept = payload_pool::take(frame_remaining_); kept.capacity() > message_.payload.capacity())
+            message_.payload = std::move(kept);
         // Reserve what has arrived, not what the header promises: a peer must
         // not make us allocate memory for bytes it never sends.
         message_.payload.reserve(std::min<std::uint64_t>(frame_remaining_, input.size() - pos));
