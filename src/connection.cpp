@@ -114,10 +114,12 @@ template <class Token>
 auto connection::async_wait_for_input(Token&& token) {
   return net::async_initiate<Token, void(error_code)>(
       [this](auto handler) {
-        if (auto slot = net::get_associated_cancellation_slot(handler); slot.is_connected())
-          slot.template emplace<read_waiter_cancellation>(weak_from_this());
         // Boost 1.81's move assignment copies into a new wrapper, endlessly: swap instead.
         decltype(read_waiter_)(std::move(handler)).swap(read_waiter_);
+        // The wrapper takes the handler's cancellation slot for a state of
+        // its own (replacing whatever was there): ours goes into its slot.
+        if (auto slot = read_waiter_.get_cancellation_slot(); slot.is_connected())
+          slot.template emplace<read_waiter_cancellation>(weak_from_this());
       },
       token);
 }
@@ -195,6 +197,7 @@ void connection::on_ready(bool readable, bool writable, bool hangup) {
 // where a read() waiting on a connection is let go.
 void connection::on_poller_shutdown() noexcept {
   auto const self = shared_from_this();
+  stream_.forget_poller();  // it is going away
   read_waiter_ = nullptr;
 }
 

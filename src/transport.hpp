@@ -70,6 +70,7 @@ class transport {
   /// waits, no Beast; the listener hears of readiness instead.
   bool use_poller(poller& readiness, readiness_listener& listener);
   bool polled() const noexcept { return descriptor_ >= 0; }
+  void forget_poller() noexcept { poller_ = nullptr; }
 
   /// Ends our direction: close_notify for TLS, then FIN.
   void shutdown_send();

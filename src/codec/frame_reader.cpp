@@ -106,13 +106,11 @@ frame_reader::step frame_reader::next(std::span<char> input) {
             frame_opcode_ == opcode::text ? message_kind::text : message_kind::binary;
         message_.payload.clear();
         utf8_.reset();
-        // A recycled string costs no new memory, whatever the header promises.
-        if (frame_remaining_ >= payload_pool::min_capacity && message_.payload.capacity() < frame_remaining_)
-          if (auto kept = payload_pool::take(frame_remaining_); kept.capacity() > message_.payload.capacity())
-            message_.payload = std::move(kept);
         // Reserve what has arrived, not what the header promises: a peer must
         // not make us allocate memory for bytes it never sends.
-        message_.payload.reserve(std::min<std::uint64_t>(frame_remaining_, input.size() - pos));
+        auto const arrived = static_cast<std::size_t>(std::min<std::uint64_t>(frame_remaining_, input.size() - pos));
+        grow_from_pool(arrived);
+        message_.payload.reserve(arrived);
       }
     }
 
@@ -128,6 +126,7 @@ frame_reader::step frame_reader::next(std::span<char> input) {
         // Compressed text is checked once inflated.
         if (message_.kind == message_kind::text && !message_compressed_ && !utf8_.feed(bytes))
           return fail(tether::error::invalid_utf8, pos + n);
+        grow_from_pool(bytes.size());
         message_.payload.append(bytes);
       }
       pos += n;
@@ -177,8 +176,23 @@ tether::error frame_reader::inflate_message() {
   std::string plain;
   auto const bad = stream->decompress(message_.payload, max_message_size_, max_ratio_, plain, inflate_reset_each_);
   if (bad != tether::error{}) return bad;
+  payload_pool::give(std::move(message_.payload));
   message_.payload = std::move(plain);
   return {};
+}
+
+// When the message must grow, a kept string saves the allocation (and its
+// page faults). Its capacity is at most twice what is then present, as
+// std::string's own growth would give: a header's promise buys nothing.
+void frame_reader::grow_from_pool(std::size_t more) {
+  auto& payload = message_.payload;
+  std::size_t const needed = payload.size() + more;
+  if (needed <= payload.capacity() || needed < payload_pool::min_capacity) return;
+  std::string kept = payload_pool::take(needed, 2 * needed);
+  if (kept.capacity() < needed) return;
+  kept.append(payload);
+  payload_pool::give(std::move(payload));
+  payload = std::move(kept);
 }
 
 message frame_reader::take_message() noexcept {

@@ -54,6 +54,7 @@ class frame_reader {
  private:
   step fail(tether::error why, std::size_t consumed) noexcept;
   tether::error inflate_message();
+  void grow_from_pool(std::size_t more);
   bool parse_header(std::span<char const> input, std::size_t& header_size);
 
   role role_;

@@ -25,19 +25,16 @@ pool& this_thread() {
 
 }  // namespace
 
-std::string take(std::size_t size) {
+std::string take(std::size_t at_least, std::size_t at_most) {
   auto& p = this_thread();
-  if (p.count == 0) return {};
-  std::size_t best = 0;
-  for (std::size_t i = 1; i < p.count; ++i) {
+  std::size_t best = p.count;
+  for (std::size_t i = 0; i < p.count; ++i) {
     auto const c = p.kept[i].capacity();
-    auto const b = p.kept[best].capacity();
-    bool const fits = c >= size;
-    bool const best_fits = b >= size;
-    if ((fits && (!best_fits || c < b)) || (!fits && !best_fits && c > b)) best = i;
+    if (c >= at_least && c <= at_most && (best == p.count || c < p.kept[best].capacity())) best = i;
   }
+  if (best == p.count) return {};
   std::string out = std::move(p.kept[best]);
-  p.kept[best] = std::move(p.kept[--p.count]);
+  if (best != --p.count) p.kept[best] = std::move(p.kept[p.count]);
   p.total -= out.capacity();
   return out;
 }

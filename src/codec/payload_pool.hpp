@@ -12,9 +12,9 @@ namespace tether::detail::payload_pool {
 /// Strings of this capacity and up are worth keeping.
 inline constexpr std::size_t min_capacity = 16 * 1024;
 
-/// A kept string able to hold `size` bytes (the smallest that can), or
-/// else the largest kept one, or else an empty string. Always empty.
-std::string take(std::size_t size);
+/// The smallest kept string whose capacity lies in [at_least, at_most],
+/// or else an empty one without storage. Always empty.
+std::string take(std::size_t at_least, std::size_t at_most);
 
 /// Keeps `payload` if it is large and the pool has room; frees it otherwise.
 void give(std::string&& payload) noexcept;

@@ -259,46 +259,53 @@ BOOST_AUTO_TEST_SUITE(payload_pool)
 BOOST_AUTO_TEST_CASE(keeps_large_strings_only_and_within_its_budget) {
   namespace pool = tether::detail::payload_pool;
   pool::give(std::string(100, 'x'));  // too small to be worth keeping
-  BOOST_TEST(pool::take(10).capacity() < pool::min_capacity);
+  BOOST_TEST(pool::take(0, 1 << 30).capacity() < pool::min_capacity);
   pool::give(std::string(64 << 20, 'x'));  // larger than the pool keeps
-  BOOST_TEST(pool::take(10).capacity() < pool::min_capacity);
+  BOOST_TEST(pool::take(0, 1 << 30).capacity() < pool::min_capacity);
   for (int i = 0; i < 10; ++i) pool::give(std::string(1 << 20, 'x'));
   int kept = 0;
-  while (pool::take(1).capacity() >= (1u << 20)) ++kept;
+  while (pool::take(1, 1 << 30).capacity() >= (1u << 20)) ++kept;
   BOOST_TEST(kept == 4);  // 4 MiB in all
 }
 
-BOOST_AUTO_TEST_CASE(hands_out_the_smallest_string_that_fits_and_empty) {
+BOOST_AUTO_TEST_CASE(hands_out_the_smallest_string_in_range_and_empty) {
   namespace pool = tether::detail::payload_pool;
   pool::give(std::string(256 << 10, 'a'));
   pool::give(std::string(32 << 10, 'b'));
   pool::give(std::string(1 << 20, 'c'));
-  auto const fits = pool::take(100 << 10);
+  BOOST_TEST(pool::take(300 << 10, 600 << 10).capacity() < pool::min_capacity);  // none in range
+  auto const fits = pool::take(100 << 10, 2 << 20);
   BOOST_TEST(fits.empty());
   BOOST_TEST(fits.capacity() >= (256u << 10));
   BOOST_TEST(fits.capacity() < (1u << 20));
-  auto const largest = pool::take(2 << 20);  // none fits: the largest
-  BOOST_TEST(largest.capacity() >= (1u << 20));
-  auto const last = pool::take(1);
-  BOOST_TEST(last.capacity() >= (32u << 10));
-  BOOST_TEST(pool::take(1).capacity() < pool::min_capacity);  // empty now
+  BOOST_TEST(pool::take(1 << 20, 2 << 20).capacity() >= (1u << 20));
+  BOOST_TEST(pool::take(1, 64 << 10).capacity() >= (32u << 10));
+  BOOST_TEST(pool::take(0, 1 << 30).capacity() < pool::min_capacity);  // nothing left
 }
 
-BOOST_AUTO_TEST_CASE(a_large_message_reuses_a_kept_string_without_new_memory) {
+BOOST_AUTO_TEST_CASE(a_large_message_reuses_a_kept_string_of_its_size) {
   namespace pool = tether::detail::payload_pool;
-  std::string kept(512 << 10, 'k');
+  std::string kept(400 << 10, 'k');
   auto const* const storage = kept.data();
   pool::give(std::move(kept));
   frame_reader reader(role::server, 1 << 20);
   std::string const payload(300 << 10, 'p');
   auto bytes = frame(opcode::binary, payload);
-  auto const step = reader.next({bytes.data(), 100});  // header and a few bytes: the string is taken at once
-  BOOST_TEST((step.what == event::need_more));
-  auto rest = std::span<char>(bytes).subspan(step.consumed);
-  BOOST_TEST((reader.next(rest).what == event::message));
+  BOOST_TEST((reader.next(bytes).what == event::message));
   auto const msg = reader.take_message();
   BOOST_TEST(msg.payload == payload);
   BOOST_TEST(static_cast<void const*>(msg.payload.data()) == static_cast<void const*>(storage));
+}
+
+BOOST_AUTO_TEST_CASE(a_promise_in_a_header_does_not_take_a_large_string) {
+  namespace pool = tether::detail::payload_pool;
+  pool::give(std::string(1 << 20, 'k'));
+  frame_reader reader(role::server, 1 << 20);
+  std::string const payload(900 << 10, 'p');
+  auto bytes = frame(opcode::binary, payload);
+  auto const step = reader.next({bytes.data(), 20 << 10});  // 20 KiB of a promised 900
+  BOOST_TEST((step.what == event::need_more));
+  BOOST_TEST(pool::take(1 << 20, 2 << 20).capacity() >= (1u << 20));  // still kept
 }
 
 BOOST_AUTO_TEST_SUITE_END()
