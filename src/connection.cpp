@@ -470,6 +470,10 @@ void connection::flush() {
   gather_.clear();
   gather_next_ = 0;
   for (auto const& frame : in_flight_) {
+    if (frame.framed) {
+      gather_.emplace_back(frame.framed->data(), frame.framed->size());
+      continue;
+    }
     gather_.emplace_back(frame.header.data(), frame.header_size);
     if (!frame.payload.empty()) gather_.emplace_back(frame.payload.data(), frame.payload.size());
   }
@@ -520,7 +524,7 @@ void connection::on_written(error_code ec) {
   bool carries_close = false;
   for (auto& frame : in_flight_) {
     if (frame.op == opcode::close) carries_close = true;
-    else if (!is_control(frame.op)) queued_bytes_ -= frame.payload.size();
+    else if (!is_control(frame.op)) queued_bytes_ -= frame.queued_size();
     payload_pool::give(std::move(frame.payload));
   }
   in_flight_.clear();
@@ -564,6 +568,56 @@ net::awaitable<boost::system::error_code> connection::write(std::string payload,
   queued_bytes_ += data_queue_.back().payload.size();  // what leaves, compressed or not
   start_flush();
   co_return error_code{};
+}
+
+connection::delivery connection::deliver(std::shared_ptr<std::string const> const& framed, std::string_view payload,
+                                         message_kind kind, overflow when_full, std::size_t& dropped_older) {
+  dropped_older = 0;
+  if (finished_ || close_sent_ || close_received_) return delivery::gone;
+  auto const limit = config_.options.max_write_queue;
+  if (queued_bytes_ >= limit) {
+    switch (when_full) {
+      case overflow::drop_newest:
+        return delivery::dropped;
+      case overflow::close_policy:
+      case overflow::close_busy:
+        if (config_.log.enabled(log_level::debug)) log_debug("write queue full for a published message: closing");
+        fail(tether::error::too_slow,
+             when_full == overflow::close_busy ? close_code::try_again_later : close_code::policy_violation);
+        return delivery::closed;
+      case overflow::drop_oldest: {
+        // Only published messages waiting for the next flush may go: what
+        // write() accepted is kept, and frames being written cannot move.
+        // The new one is queued even when that is not enough (the frames
+        // in flight are over the limit on their own): the newest is what
+        // this policy keeps, and the queue still holds at most the limit,
+        // what is in flight, and this one message.
+        auto it = data_queue_.begin();
+        while (queued_bytes_ >= limit && it != data_queue_.end()) {
+          if (!it->published) {
+            ++it;
+            continue;
+          }
+          queued_bytes_ -= it->queued_size();
+          it = data_queue_.erase(it);
+          ++dropped_older;
+        }
+        break;
+      }
+    }
+  }
+  outgoing_frame frame;
+  if (config_.deflate.on) {
+    frame = make_frame(kind == message_kind::text ? opcode::text : opcode::binary, std::string(payload));
+  } else {
+    frame.op = kind == message_kind::text ? opcode::text : opcode::binary;
+    frame.framed = framed;
+  }
+  frame.published = true;
+  queued_bytes_ += frame.queued_size();
+  data_queue_.push_back(std::move(frame));
+  start_flush();
+  return delivery::queued;
 }
 
 net::awaitable<boost::system::error_code> connection::ping(std::string_view payload, std::shared_ptr<void> owner) {

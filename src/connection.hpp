@@ -12,6 +12,7 @@
 
 #include <tether/close_code.hpp>
 #include <tether/error.hpp>
+#include <tether/hub.hpp>
 #include <tether/logger.hpp>
 #include <tether/message.hpp>
 #include <tether/options.hpp>
@@ -67,6 +68,13 @@ class connection : public std::enable_shared_from_this<connection>, private read
   /// Ends the connection now, without a handshake. Call on the executor.
   void abort(tether::error why);
 
+  /// A hub's message, framed once (server role, uncompressed) in `framed`.
+  /// Call on the executor. What became of it, and how many older published
+  /// messages a full queue dropped to make room.
+  enum class delivery : std::uint8_t { queued, dropped, closed, gone };
+  delivery deliver(std::shared_ptr<std::string const> const& framed, std::string_view payload, message_kind kind,
+                   overflow when_full, std::size_t& dropped_older);
+
   /// A read() waiting for input completes with operation_aborted.
   void cancel_read_wait() noexcept;
 
@@ -86,7 +94,10 @@ class connection : public std::enable_shared_from_this<connection>, private read
     header_bytes header;
     std::uint8_t header_size = 0;
     opcode op = opcode::text;
+    bool published = false;  // from a hub: a full queue may drop it
     std::string payload;
+    std::shared_ptr<std::string const> framed;  // instead: header and payload, shared by a hub's subscribers
+    std::size_t queued_size() const noexcept { return framed ? framed->size() : payload.size(); }
   };
 
   struct pump_hold {

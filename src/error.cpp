@@ -34,6 +34,7 @@ class category final : public boost::system::error_category {
       case error::certificate_rejected: return "the server's certificate was rejected";
       case error::proxy_failed: return "the HTTP proxy did not open a tunnel";
       case error::upgrade_refused: return "the request was not an acceptable WebSocket upgrade";
+      case error::too_slow: return "the write queue was full when a hub published; closed by its overflow policy";
     }
     return "unknown tether error";
   }

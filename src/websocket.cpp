@@ -28,10 +28,13 @@ namespace detail {
 
 websocket make_websocket(std::shared_ptr<connection> const& conn) {
   // An aliasing handle: its deleter keeps the real owner and, when the last
-  // handle goes, asks the connection (on its own executor) to close.
+  // handle goes, asks the connection (on its own executor) to close. The
+  // deleter lives on while weak references to the handle do (a hub's), so
+  // it gives up the owner when it runs.
   std::shared_ptr<connection> handle(conn.get(), [owner = conn](connection*) mutable {
+    auto const owner_now = std::move(owner);
     try {
-      net::post(owner->executor(), [owner] {
+      net::post(owner_now->executor(), [owner = owner_now] {
         if (!owner->finished())
           net::co_spawn(owner->executor(), owner->close(close_code::normal, {}, owner), net::detached);
       });

@@ -33,6 +33,7 @@ enum class error {
   certificate_rejected,   ///< the server's certificate did not verify (expired, wrong host, unknown CA...)
   proxy_failed,           ///< the HTTP proxy refused or broke the CONNECT tunnel
   upgrade_refused,        ///< accept(): the request was not an acceptable upgrade; its refusal was sent
+  too_slow,               ///< its write queue was full when a hub published; closed by its overflow policy
 };
 
 boost::system::error_category const& error_category() noexcept;

@@ -4,6 +4,7 @@
 #include <tether/client.hpp>
 #include <tether/close_code.hpp>
 #include <tether/error.hpp>
+#include <tether/hub.hpp>
 #include <tether/logger.hpp>
 #include <tether/message.hpp>
 #include <tether/options.hpp>

@@ -86,6 +86,7 @@ class websocket {
   explicit operator bool() const noexcept { return impl_ != nullptr; }
 
  private:
+  friend class hub;
   std::shared_ptr<detail::connection> impl_;
 };
 
