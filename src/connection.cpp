@@ -570,50 +570,60 @@ net::awaitable<boost::system::error_code> connection::write(std::string payload,
   co_return error_code{};
 }
 
+// Published frames still waiting for the next flush. Frames in flight
+// cannot move, and what write() accepted is never dropped.
+std::size_t connection::drop_waiting_published(std::size_t down_to) {
+  std::size_t dropped = 0;
+  std::erase_if(data_queue_, [&](outgoing_frame const& f) {
+    if (!f.published || queued_bytes_ < down_to) return false;
+    queued_bytes_ -= f.queued_size();
+    ++dropped;
+    return true;
+  });
+  return dropped;
+}
+
 connection::delivery connection::deliver(std::shared_ptr<std::string const> const& framed, std::string_view payload,
                                          message_kind kind, overflow when_full, std::size_t& dropped_older) {
   dropped_older = 0;
   if (finished_ || close_sent_ || close_received_) return delivery::gone;
   auto const limit = config_.options.max_write_queue;
+  // With context takeover every compressed frame is history for the next:
+  // none may be dropped once compressed.
+  bool const droppable = !(config_.deflate.on && !config_.deflate.send_reset);
   if (queued_bytes_ >= limit) {
     switch (when_full) {
       case overflow::drop_newest:
         return delivery::dropped;
       case overflow::close_policy:
       case overflow::close_busy:
+        // The close frame goes right behind what is already being written.
+        dropped_older = drop_waiting_published(0);
         if (config_.log.enabled(log_level::debug)) log_debug("write queue full for a published message: closing");
         fail(tether::error::too_slow,
              when_full == overflow::close_busy ? close_code::try_again_later : close_code::policy_violation);
         return delivery::closed;
-      case overflow::drop_oldest: {
-        // Only published messages waiting for the next flush may go: what
-        // write() accepted is kept, and frames being written cannot move.
-        // The new one is queued even when that is not enough (the frames
+      case overflow::drop_oldest:
+        // The application's own writes waiting for room come first.
+        if (waiting_writers_ > 0 || !droppable) return delivery::dropped;
+        // The new one is queued even when this is not enough (the frames
         // in flight are over the limit on their own): the newest is what
         // this policy keeps, and the queue still holds at most the limit,
         // what is in flight, and this one message.
-        auto it = data_queue_.begin();
-        while (queued_bytes_ >= limit && it != data_queue_.end()) {
-          if (!it->published) {
-            ++it;
-            continue;
-          }
-          queued_bytes_ -= it->queued_size();
-          it = data_queue_.erase(it);
-          ++dropped_older;
-        }
+        dropped_older = drop_waiting_published(limit);
         break;
-      }
     }
   }
   outgoing_frame frame;
-  if (config_.deflate.on) {
+  // A client masks every frame, and a compressing connection compresses
+  // with its own parameters: neither can use the shared server frame.
+  if (config_.deflate.on || config_.local_role == role::client) {
     frame = make_frame(kind == message_kind::text ? opcode::text : opcode::binary, std::string(payload));
   } else {
     frame.op = kind == message_kind::text ? opcode::text : opcode::binary;
     frame.framed = framed;
   }
-  frame.published = true;
+  frame.published = droppable;
   queued_bytes_ += frame.queued_size();
   data_queue_.push_back(std::move(frame));
   start_flush();

@@ -130,6 +130,7 @@ class connection : public std::enable_shared_from_this<connection>, private read
 
   outgoing_frame make_frame(opcode op, std::string payload);
   void queue_control(outgoing_frame frame);
+  std::size_t drop_waiting_published(std::size_t down_to);
   void queue_close(close_code code, std::string_view reason);
   void start_flush();
   void after_close_frame_sent();

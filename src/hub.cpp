@@ -6,6 +6,7 @@
 
 #include <boost/asio/post.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <map>
 #include <mutex>
@@ -28,6 +29,17 @@ struct hub::state {
   std::map<std::string, std::vector<subscriber>, std::less<>> topics;
   std::atomic<std::uint64_t> published{0}, queued{0}, dropped{0}, closed{0};
 
+  // Drops subscriptions whose handles are all gone, and empty topics.
+  // Called with the mutex held.
+  void sweep() {
+    for (auto it = topics.begin(); it != topics.end();) {
+      std::erase_if(it->second, [](subscriber const& s) { return s.handle.expired(); });
+      it = it->second.empty() ? topics.erase(it) : std::next(it);
+    }
+  }
+
+  std::uint64_t subscribes_since_sweep = 0;
+
   void forget(detail::connection const* key, std::string_view topic) {
     std::lock_guard lock(mutex);
     auto const it = topics.find(topic);
@@ -43,6 +55,12 @@ hub::~hub() = default;
 void hub::subscribe(websocket const& ws, std::string_view topic, subscription_options options) {
   if (!ws.impl_) return;
   std::lock_guard lock(state_->mutex);
+  // Topics that nobody publishes to any more would keep their dead
+  // subscribers: every so often all of them are swept.
+  if (++state_->subscribes_since_sweep >= 256) {
+    state_->subscribes_since_sweep = 0;
+    state_->sweep();
+  }
   auto it = state_->topics.find(topic);
   if (it == state_->topics.end()) it = state_->topics.emplace(std::string(topic), std::vector<state::subscriber>{}).first;
   auto& subscribers = it->second;
@@ -62,10 +80,9 @@ void hub::unsubscribe(websocket const& ws, std::string_view topic) {
 void hub::unsubscribe_all(websocket const& ws) {
   if (!ws.impl_) return;
   std::lock_guard lock(state_->mutex);
-  for (auto it = state_->topics.begin(); it != state_->topics.end();) {
-    std::erase_if(it->second, [&](state::subscriber const& s) { return s.key == ws.impl_.get(); });
-    it = it->second.empty() ? state_->topics.erase(it) : std::next(it);
-  }
+  for (auto& [name, subscribers] : state_->topics)
+    std::erase_if(subscribers, [&](state::subscriber const& s) { return s.key == ws.impl_.get(); });
+  state_->sweep();
 }
 
 std::size_t hub::publish(std::string_view topic, std::string_view payload, message_kind kind) {

@@ -16,7 +16,8 @@ namespace tether {
 /// already holds max_write_queue bytes. A slow subscriber never slows the
 /// publisher or the other subscribers.
 enum class overflow : std::uint8_t {
-  drop_oldest,   ///< published messages still waiting in its queue make room, oldest first; the new one is always queued
+  drop_oldest,   ///< published messages still waiting in its queue make room, oldest first, for the new one; but
+                 ///< while the application waits in write(), or with compression context takeover, the new one goes
   drop_newest,   ///< the new message is not queued for it
   close_policy,  ///< it is closed with 1008 (policy violation)
   close_busy,    ///< it is closed with 1013 (try again later)
@@ -40,6 +41,8 @@ struct hub_counters {
 /// its own compressed copy). Messages reach each subscriber in the order of
 /// the publish() calls of one thread. A closed connection leaves its topics
 /// by itself; so does every subscriber when the hub is destroyed.
+/// Publishing must stop before a server whose connections subscribe is
+/// destroyed: a publish() that races it may post to a loop that is gone.
 class hub {
  public:
   hub();
@@ -57,7 +60,8 @@ class hub {
   /// UTF-8; invalid text is refused (0) and counted nowhere.
   std::size_t publish(std::string_view topic, std::string_view payload, message_kind kind = message_kind::text);
 
-  /// Open subscribers of `topic`.
+  /// Subscribers of `topic` whose connections still have a handle (a closed
+  /// one leaves when its handler ends, or at the next publish that reaches it).
   std::size_t subscribers(std::string_view topic) const;
   hub_counters counters() const;
 
