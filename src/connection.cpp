@@ -488,12 +488,12 @@ void connection::write_more() {
     error_code ec;
     std::size_t const count = std::min(max_buffers, gather_.size() - gather_next_);
     std::size_t written = stream_.write_some({gather_.data() + gather_next_, count}, ec);
-    if ((ec == net::error::would_block || ec == net::error::try_again) && polled_) {
-      blocked_on(stream_.write_wants());
-      write_blocked_ = true;  // on_ready() goes on
-      return;
-    }
     if (ec == net::error::would_block || ec == net::error::try_again) {
+      if (polled_) {
+        blocked_on(stream_.write_wants());
+        write_blocked_ = true;  // on_ready() goes on
+        return;
+      }
       stream_.async_wait(stream_.write_wants(), [self = shared_from_this()](error_code ec) {
         // A wait that completed together with the pump's end of the
         // connection must not write: the stream is closed by now.
@@ -564,7 +564,7 @@ net::awaitable<boost::system::error_code> connection::write(std::string payload,
     if ((co_await net::this_coro::cancellation_state).cancelled() != net::cancellation_type::none)
       co_return make_error_code(net::error::operation_aborted);
   }
-  data_queue_.push_back(make_frame(kind == message_kind::text ? opcode::text : opcode::binary, std::move(payload)));
+  data_queue_.push_back(make_frame(data_opcode(kind), std::move(payload)));
   queued_bytes_ += data_queue_.back().payload.size();  // what leaves, compressed or not
   start_flush();
   co_return error_code{};
@@ -618,9 +618,9 @@ connection::delivery connection::deliver(std::shared_ptr<std::string const> cons
   // A client masks every frame, and a compressing connection compresses
   // with its own parameters: neither can use the shared server frame.
   if (config_.deflate.on || config_.local_role == role::client) {
-    frame = make_frame(kind == message_kind::text ? opcode::text : opcode::binary, std::string(payload));
+    frame = make_frame(data_opcode(kind), std::string(payload));
   } else {
-    frame.op = kind == message_kind::text ? opcode::text : opcode::binary;
+    frame.op = data_opcode(kind);
     frame.framed = framed;
   }
   frame.published = droppable;

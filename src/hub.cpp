@@ -123,8 +123,7 @@ std::size_t hub::publish(std::string_view topic, std::string_view payload, messa
   // Framed once, for the server role (unmasked); every queue shares it.
   auto framed = std::make_shared<std::string>();
   detail::header_bytes header{};
-  auto const op = kind == message_kind::text ? detail::opcode::text : detail::opcode::binary;
-  auto const header_size = detail::encode_header(header, true, op, payload.size(), nullptr, false);
+  auto const header_size = detail::encode_header(header, true, detail::data_opcode(kind), payload.size(), nullptr, false);
   framed->reserve(header_size + payload.size());
   framed->append(header.data(), header_size).append(payload);
   std::shared_ptr<std::string const> shared = std::move(framed);

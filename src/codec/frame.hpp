@@ -1,6 +1,8 @@
 #pragma once
 // The RFC 6455 frame format: opcodes, header encoding, masking.
 
+#include <tether/message.hpp>
+
 #include <array>
 #include <cstddef>
 #include <cstdint>
@@ -18,6 +20,11 @@ enum class opcode : std::uint8_t {
 };
 
 constexpr bool is_control(opcode op) noexcept { return static_cast<std::uint8_t>(op) >= 0x8; }
+
+/// The opcode that starts a data message of this kind.
+constexpr opcode data_opcode(message_kind kind) noexcept {
+  return kind == message_kind::text ? opcode::text : opcode::binary;
+}
 
 enum class role : std::uint8_t { server, client };
 
