@@ -3,6 +3,7 @@
 #include "codec/frame.hpp"
 #include "codec/utf8.hpp"
 #include "connection.hpp"
+#include "hub_state.hpp"
 
 #include <boost/asio/post.hpp>
 
@@ -10,6 +11,7 @@
 #include <atomic>
 #include <map>
 #include <mutex>
+#include <stdexcept>
 #include <string>
 #include <utility>
 #include <vector>
@@ -18,36 +20,45 @@ namespace net = boost::asio;
 
 namespace tether {
 
-struct hub::state {
-  struct subscriber {
-    std::weak_ptr<detail::connection> handle;  // never keeps a connection open
-    detail::connection const* key;
-    overflow when_full;
-  };
-
-  mutable std::mutex mutex;
-  std::map<std::string, std::vector<subscriber>, std::less<>> topics;
-  std::atomic<std::uint64_t> published{0}, queued{0}, dropped{0}, closed{0};
-
-  // Drops subscriptions whose handles are all gone, and empty topics.
-  // Called with the mutex held.
-  void sweep() {
-    for (auto it = topics.begin(); it != topics.end();) {
-      std::erase_if(it->second, [](subscriber const& s) { return s.handle.expired(); });
-      it = it->second.empty() ? topics.erase(it) : std::next(it);
-    }
+void hub::state::sweep() {
+  for (auto it = topics.begin(); it != topics.end();) {
+    std::erase_if(it->second, [](subscriber const& s) { return s.handle.expired(); });
+    it = it->second.empty() ? close_topic(it) : std::next(it);
   }
+}
 
-  std::uint64_t subscribes_since_sweep = 0;
+hub::state::topic_table::iterator hub::state::open_topic(std::string_view name) {
+  auto it = topics.find(name);
+  if (it != topics.end()) return it;
+  it = topics.emplace(std::string(name), std::vector<subscriber>{}).first;
+  if (link) link->topic_opened(name);
+  return it;
+}
 
-  void forget(detail::connection const* key, std::string_view topic) {
-    std::lock_guard lock(mutex);
-    auto const it = topics.find(topic);
-    if (it == topics.end()) return;
-    std::erase_if(it->second, [&](subscriber const& s) { return s.key == key; });
-    if (it->second.empty()) topics.erase(it);
-  }
-};
+hub::state::topic_table::iterator hub::state::close_topic(topic_table::iterator it) {
+  if (link) link->topic_closed(it->first);
+  return topics.erase(it);
+}
+
+void hub::state::forget(detail::connection const* key, std::string_view topic) {
+  std::lock_guard lock(mutex);
+  auto const it = topics.find(topic);
+  if (it == topics.end()) return;
+  std::erase_if(it->second, [&](subscriber const& s) { return s.key == key; });
+  if (it->second.empty()) close_topic(it);
+}
+
+void hub::state::attach(std::shared_ptr<detail::hub_link> carrier) {
+  std::lock_guard lock(mutex);
+  if (link) throw std::logic_error("tether::hub: this hub already has a bridge");
+  link = std::move(carrier);
+  for (auto const& [name, subscribers] : topics) link->topic_opened(name);
+}
+
+void hub::state::detach(detail::hub_link const* carrier) {
+  std::lock_guard lock(mutex);
+  if (link.get() == carrier) link.reset();
+}
 
 hub::hub() : state_(std::make_shared<state>()) {}
 hub::~hub() = default;
@@ -61,9 +72,7 @@ void hub::subscribe(websocket const& ws, std::string_view topic, subscription_op
     state_->subscribes_since_sweep = 0;
     state_->sweep();
   }
-  auto it = state_->topics.find(topic);
-  if (it == state_->topics.end()) it = state_->topics.emplace(std::string(topic), std::vector<state::subscriber>{}).first;
-  auto& subscribers = it->second;
+  auto& subscribers = state_->open_topic(topic)->second;
   std::erase_if(subscribers, [](state::subscriber const& s) { return s.handle.expired(); });
   for (auto& s : subscribers)
     if (s.key == ws.impl_.get()) {
@@ -87,7 +96,20 @@ void hub::unsubscribe_all(websocket const& ws) {
 
 std::size_t hub::publish(std::string_view topic, std::string_view payload, message_kind kind) {
   if (kind == message_kind::text && !detail::is_valid_utf8(payload)) return 0;
+  state_->published.fetch_add(1, std::memory_order_relaxed);
+  auto const count = state_->deliver(topic, payload, kind);
+  std::shared_ptr<detail::hub_link> link;
+  {
+    std::lock_guard lock(state_->mutex);
+    link = state_->link;
+  }
+  // Other processes get it through the link; ours never come back (the
+  // bridge drops its own), so each subscriber anywhere gets it once.
+  if (link) link->forward(topic, payload, kind);
+  return count;
+}
 
+std::size_t hub::state::deliver(std::string_view topic, std::string_view payload, message_kind kind) {
   struct target {
     std::shared_ptr<detail::connection> handle;
     overflow when_full;
@@ -99,11 +121,11 @@ std::size_t hub::publish(std::string_view topic, std::string_view payload, messa
   std::vector<batch> batches;
   std::size_t count = 0;
   {
-    std::lock_guard lock(state_->mutex);
-    auto const it = state_->topics.find(topic);
-    if (it != state_->topics.end()) {
+    std::lock_guard lock(mutex);
+    auto const it = topics.find(topic);
+    if (it != topics.end()) {
       auto& subscribers = it->second;
-      std::erase_if(subscribers, [](state::subscriber const& s) { return s.handle.expired(); });
+      std::erase_if(subscribers, [](subscriber const& s) { return s.handle.expired(); });
       for (auto const& s : subscribers) {
         auto handle = s.handle.lock();
         if (!handle) continue;
@@ -114,10 +136,9 @@ std::size_t hub::publish(std::string_view topic, std::string_view payload, messa
         b->targets.push_back({std::move(handle), s.when_full});
         ++count;
       }
-      if (subscribers.empty()) state_->topics.erase(it);
+      if (subscribers.empty()) close_topic(it);
     }
   }
-  state_->published.fetch_add(1, std::memory_order_relaxed);
   if (count == 0) return 0;
 
   // Framed once, for the server role (unmasked); every queue shares it.
@@ -129,27 +150,27 @@ std::size_t hub::publish(std::string_view topic, std::string_view payload, messa
   std::shared_ptr<std::string const> shared = std::move(framed);
 
   for (auto& b : batches) {
-    net::post(b.executor, [state = state_, shared, header_size, kind, topic = std::string(topic),
+    net::post(b.executor, [self = shared_from_this(), shared, header_size, kind, topic = std::string(topic),
                            targets = std::move(b.targets)] {
       std::string_view const body(shared->data() + header_size, shared->size() - header_size);
       for (auto const& t : targets) {
         std::size_t dropped_older = 0;
         auto const what = t.handle->deliver(shared, body, kind, t.when_full, dropped_older);
-        state->dropped.fetch_add(dropped_older, std::memory_order_relaxed);
+        self->dropped.fetch_add(dropped_older, std::memory_order_relaxed);
         switch (what) {
           case detail::connection::delivery::queued:
-            state->queued.fetch_add(1, std::memory_order_relaxed);
+            self->queued.fetch_add(1, std::memory_order_relaxed);
             break;
           case detail::connection::delivery::dropped:
-            state->dropped.fetch_add(1, std::memory_order_relaxed);
+            self->dropped.fetch_add(1, std::memory_order_relaxed);
             break;
           case detail::connection::delivery::closed:
-            state->dropped.fetch_add(1, std::memory_order_relaxed);
-            state->closed.fetch_add(1, std::memory_order_relaxed);
-            state->forget(t.handle.get(), topic);
+            self->dropped.fetch_add(1, std::memory_order_relaxed);
+            self->closed.fetch_add(1, std::memory_order_relaxed);
+            self->forget(t.handle.get(), topic);
             break;
           case detail::connection::delivery::gone:
-            state->forget(t.handle.get(), topic);  // it closed: it leaves by itself
+            self->forget(t.handle.get(), topic);  // it closed: it leaves by itself
             break;
         }
       }

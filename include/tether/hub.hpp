@@ -56,8 +56,9 @@ class hub {
   void unsubscribe_all(websocket const& ws);
 
   /// Queues the message for every subscriber of `topic`, on each one's own
-  /// executor. Returns how many subscribers it went to. Text must be valid
-  /// UTF-8; invalid text is refused (0) and counted nowhere.
+  /// executor, and hands it to the hub's redis_bridge if it has one.
+  /// Returns how many subscribers of this process it went to. Text must be
+  /// valid UTF-8; invalid text is refused (0) and counted nowhere.
   std::size_t publish(std::string_view topic, std::string_view payload, message_kind kind = message_kind::text);
 
   /// Subscribers of `topic` whose connections still have a handle (a closed
@@ -66,6 +67,7 @@ class hub {
   hub_counters counters() const;
 
  private:
+  friend class redis_bridge;
   struct state;
   std::shared_ptr<state> state_;
 };

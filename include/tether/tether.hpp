@@ -10,6 +10,7 @@
 #include <tether/options.hpp>
 #include <tether/origin.hpp>
 #include <tether/reconnect.hpp>
+#include <tether/redis.hpp>
 #include <tether/request.hpp>
 #include <tether/response.hpp>
 #include <tether/route_pattern.hpp>

@@ -1,14 +1,11 @@
 // The example servers run as users run them: started as processes, used
 // over loopback, stopped with SIGTERM.
 #define BOOST_TEST_MODULE examples
-#include "support.hpp"
+#include "processes.hpp"
 
-#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
-#include <sys/wait.h>
-#include <unistd.h>
 
 using namespace test;
 
@@ -19,61 +16,6 @@ std::string examples_dir() {
   BOOST_REQUIRE_MESSAGE(dir, "TETHER_EXAMPLES_DIR is not set");
   return dir;
 }
-
-// A child process whose standard output we read; SIGTERM ends it.
-class child {
- public:
-  explicit child(std::vector<std::string> args) {
-    int fds[2];
-    BOOST_REQUIRE(::pipe(fds) == 0);
-    pid_ = ::fork();
-    BOOST_REQUIRE(pid_ >= 0);
-    if (pid_ == 0) {
-      ::dup2(fds[1], STDOUT_FILENO);
-      ::close(fds[0]);
-      ::close(fds[1]);
-      std::vector<char*> argv;
-      for (auto& a : args) argv.push_back(a.data());
-      argv.push_back(nullptr);
-      ::execv(argv[0], argv.data());
-      std::_Exit(127);
-    }
-    ::close(fds[1]);
-    out_ = ::fdopen(fds[0], "r");
-  }
-
-  ~child() {
-    if (pid_ > 0) stop();
-    if (out_) std::fclose(out_);
-  }
-
-  std::string line() {
-    char buffer[512] = {};
-    if (!std::fgets(buffer, sizeof buffer, out_)) return {};
-    return buffer;
-  }
-
-  /// SIGTERM, then the exit status (-1 if it did not end within 10 s).
-  int stop() {
-    ::kill(pid_, SIGTERM);
-    for (int i = 0; i < 1000; ++i) {
-      int status = 0;
-      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-        pid_ = -1;
-        return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-      }
-      std::this_thread::sleep_for(10ms);
-    }
-    ::kill(pid_, SIGKILL);
-    ::waitpid(pid_, nullptr, 0);
-    pid_ = -1;
-    return -1;
-  }
-
- private:
-  pid_t pid_ = -1;
-  FILE* out_ = nullptr;
-};
 
 std::string env(char const* name) {
   char const* value = std::getenv(name);
