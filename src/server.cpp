@@ -71,8 +71,10 @@ struct session_state {
   bool waiting_for_peer = false;  // in the TLS handshake or between requests: stop() may cut it
   bool stopping = false;
   bool admitted = false;  // counted by the gate until the session ends
+  bool proxied = false;   // from a trusted proxy: the gate counts the client once its request names it
   bool secure = false;
   endpoint remote;
+  std::string counted_as;  // the address the gate counts it under; empty: the total only
   std::shared_ptr<detail::connection> ws;
 };
 
@@ -246,6 +248,8 @@ struct server::impl {
     auto state = std::make_shared<session_state>(std::move(socket));
     state->remote = std::move(remote);
     state->admitted = admission.what == detail::admission::verdict::admit;
+    state->proxied = admission.proxied;
+    if (!admission.proxied) state->counted_as = state->remote.address;
     state->secure = tls;
     auto const key = enroll(state);
     struct leave {
@@ -254,7 +258,7 @@ struct server::impl {
       session_state const& state;
       ~leave() {
         self->withdraw(key);
-        if (state.admitted) self->gate_.leave(state.remote.address);
+        if (state.admitted) self->gate_.leave(state.counted_as);
         self->connections_.fetch_sub(1, std::memory_order_relaxed);
       }
     } const on_exit{this, key, *state};
@@ -279,13 +283,40 @@ struct server::impl {
   // read what the client sends until it closes (briefly), so that our
   // answer is not lost to a reset.
   net::awaitable<void> refuse_connection(std::shared_ptr<session_state> state, detail::admission admission) {
+    auto res = refusal_for(admission);
+    if (options_.logger.enabled(log_level::debug))
+      options_.logger.log(log_level::debug, 0, std::to_string(res.status) + " for " + state->remote.to_string());
+    if (co_await respond(state, std::move(res), 11, false, false)) co_await linger(state);
+  }
+
+  static response refusal_for(detail::admission const& admission) {
     bool const rate = admission.what == detail::admission::verdict::rate_limited;
     auto res = rate ? refusal(429, "too many new connections from your address")
                     : refusal(503, "the server is at its connection limit");
     res.headers.push_back({"Retry-After", std::to_string(admission.retry_after.count())});
-    if (options_.logger.enabled(log_level::debug))
-      options_.logger.log(log_level::debug, 0, std::to_string(res.status) + " for " + state->remote.to_string());
-    if (co_await respond(state, std::move(res), 11, false, false)) co_await linger(state);
+    return res;
+  }
+
+  // A trusted proxy's request names its client: that is the remote the
+  // handlers see, and the first request of the connection puts the client
+  // through the per-address limits. False when they refuse it.
+  bool admit_forwarded(session_state& state, http::request<http::string_body> const& req, request& r,
+                       detail::admission& refused) {
+    std::string forwarded;
+    auto const [first, last] = req.equal_range("X-Forwarded-For");
+    for (auto field = first; field != last; ++field) {
+      if (!forwarded.empty()) forwarded.push_back(',');
+      forwarded.append(field->value());
+    }
+    r.remote = {gate_.forwarded_client(forwarded, state.remote.address), 0};
+    if (!state.counted_as.empty()) return true;
+    auto const verdict = gate_.admit_forwarded(r.remote.address);
+    if (verdict.what != detail::admission::verdict::admit) {
+      refused = verdict;
+      return false;
+    }
+    state.counted_as = r.remote.address;
+    return true;
   }
 
   net::awaitable<bool> tls_handshake(std::shared_ptr<session_state> const& state) {
@@ -343,6 +374,12 @@ struct server::impl {
       auto& req = parser.get();
       request r = to_request(req, remote);
       r.secure = state->secure;
+      if (detail::admission refused; state->proxied && !admit_forwarded(*state, req, r, refused)) {
+        if (options_.logger.enabled(log_level::debug))
+          options_.logger.log(log_level::debug, 0, "over the limits: " + r.remote.address + " via " + remote.to_string());
+        if (co_await respond(state, refusal_for(refused), req.version(), false, false)) co_await linger(state);
+        co_return nullptr;
+      }
       bool const wants_upgrade = detail::has_token(req[http::field::upgrade], "websocket");
       auto const decision = router_.dispatch(r, wants_upgrade, state->secure);
       if (wants_upgrade) {

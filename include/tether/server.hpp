@@ -56,6 +56,16 @@ struct server_options {
   /// 0 turns the rate limit off.
   double new_connections_per_second_per_ip = 0;
   double new_connection_burst_per_ip = 20;
+  /// Reverse proxies (nginx, a load balancer) that connect for clients:
+  /// addresses or networks, such as "127.0.0.1", "10.0.0.0/8", "::1".
+  /// For a connection from one of them, request::remote is the client
+  /// named by X-Forwarded-For (the last address in it that is not itself
+  /// a trusted proxy; port 0), and the per-IP limits count that client
+  /// once the first request has arrived (before it, only the total
+  /// limit). From any other peer X-Forwarded-For is ignored. Empty: trust
+  /// no one. An entry that is not an address or network throws
+  /// std::invalid_argument.
+  std::vector<std::string> trusted_proxies{};
   /// run_until_signal() passes this to stop() on SIGINT or SIGTERM.
   std::chrono::milliseconds signal_grace = std::chrono::seconds(10);
   tether::logger logger{};

@@ -94,3 +94,37 @@ BOOST_AUTO_TEST_CASE(token_protected_endpoint_needs_a_valid_token_for_its_path) 
     BOOST_TEST(co_await status("/admin?token=" + token.substr(0, token.size() - 1) + "x") == 403);
   });
 }
+
+BOOST_AUTO_TEST_CASE(behind_a_trusted_proxy_the_forwarded_client_is_the_remote_and_is_limited) {
+  tether::router app;
+  app.get("/whoami", [](tether::request const& r) { return tether::response::text(r.remote.address); });
+  app.websocket("/echo", echo_handler);
+  auto const whoami = [](running_server& server, std::string const& forwarded) {
+    auto const all = http_exchange(server.port(), "GET", "/whoami", "X-Forwarded-For: " + forwarded + "\r\n");
+    return all.substr(all.find("\r\n\r\n") + 4);
+  };
+  {
+    running_server untrusting(app);
+    BOOST_TEST(whoami(untrusting, "203.0.113.7") == "127.0.0.1");  // anyone can write the header
+  }
+  running_server server(app, {.max_connections_per_ip = 1, .trusted_proxies = {"127.0.0.1"}});
+  BOOST_TEST(whoami(server, "198.51.100.1, 203.0.113.7") == "203.0.113.7");
+
+  // Many clients through one proxy address: each counts on its own.
+  auto const upgrade = [](std::string const& client) {
+    return "GET /echo HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+           "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+           "X-Forwarded-For: " + client + "\r\n\r\n";
+  };
+  raw_client held(server.port(), "", false);
+  held.send_raw(upgrade("203.0.113.7"));
+  BOOST_TEST(held.read_http_head().rfind("HTTP/1.1 101", 0) == 0u);
+  raw_client same(server.port(), "", false);
+  same.send_raw(upgrade("203.0.113.7"));
+  auto const refused = same.read_http_head();
+  BOOST_TEST(refused.rfind("HTTP/1.1 503", 0) == 0u, refused);
+  BOOST_TEST(refused.find("Retry-After: 1") != std::string::npos);
+  raw_client other(server.port(), "", false);
+  other.send_raw(upgrade("203.0.113.8"));
+  BOOST_TEST(other.read_http_head().rfind("HTTP/1.1 101", 0) == 0u);
+}

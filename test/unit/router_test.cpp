@@ -320,4 +320,62 @@ BOOST_AUTO_TEST_CASE(the_rate_limit_refills_over_time) {
   BOOST_TEST((gate.admit({"10.0.0.1", 4}, t0 + std::chrono::milliseconds(600)).what == verdict::admit));
 }
 
+BOOST_AUTO_TEST_CASE(trusted_proxies_are_addresses_or_networks_of_either_family) {
+  tether::server_options options;
+  options.trusted_proxies = {"127.0.0.1", "10.0.0.0/8", "2001:db8::/32", "[::1]"};
+  tether::detail::gate gate(options);
+  BOOST_TEST(gate.trusts("127.0.0.1"));
+  BOOST_TEST(!gate.trusts("127.0.0.2"));
+  BOOST_TEST(gate.trusts("10.200.3.4"));
+  BOOST_TEST(gate.trusts("::ffff:10.1.2.3"));  // as a dual-stack listener reports it
+  BOOST_TEST(!gate.trusts("11.0.0.1"));
+  BOOST_TEST(gate.trusts("2001:db8:ffff::1"));
+  BOOST_TEST(!gate.trusts("2001:db9::1"));
+  BOOST_TEST(gate.trusts("::1"));
+  BOOST_TEST(!gate.trusts(""));
+  BOOST_TEST(!gate.trusts("not an address"));
+  for (std::string bad : {"10.0.0.0/33", "nginx.local", "10.0.0.0/", "::1/129", "10.0.0.0/8x", ""}) {
+    options.trusted_proxies = {bad};
+    BOOST_CHECK_THROW(tether::detail::gate{options}, std::invalid_argument);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(the_client_is_the_last_forwarded_address_that_is_not_trusted) {
+  tether::server_options options;
+  options.trusted_proxies = {"127.0.0.1", "10.0.0.0/8"};
+  tether::detail::gate gate(options);
+  BOOST_TEST(gate.forwarded_client("203.0.113.7", "127.0.0.1") == "203.0.113.7");
+  // A client may write anything on the left; the hops we trust wrote the right.
+  BOOST_TEST(gate.forwarded_client("1.2.3.4, 203.0.113.7, 10.0.0.5", "127.0.0.1") == "203.0.113.7");
+  BOOST_TEST(gate.forwarded_client("garbage, 203.0.113.7", "127.0.0.1") == "203.0.113.7");
+  BOOST_TEST(gate.forwarded_client("  2001:DB8::7 ", "127.0.0.1") == "2001:db8::7");
+  BOOST_TEST(gate.forwarded_client("[2001:db8::7]", "127.0.0.1") == "2001:db8::7");
+  BOOST_TEST(gate.forwarded_client("::ffff:198.51.100.2", "127.0.0.1") == "198.51.100.2");
+  BOOST_TEST(gate.forwarded_client("", "127.0.0.1") == "127.0.0.1");
+  BOOST_TEST(gate.forwarded_client("unknown", "127.0.0.1") == "127.0.0.1");
+  BOOST_TEST(gate.forwarded_client("203.0.113.7, not-an-ip", "127.0.0.1") == "127.0.0.1");
+  BOOST_TEST(gate.forwarded_client("10.0.0.1, 10.0.0.2", "127.0.0.1") == "10.0.0.1");  // all trusted
+}
+
+BOOST_AUTO_TEST_CASE(a_trusted_proxy_counts_in_the_total_and_its_clients_per_address) {
+  using verdict = tether::detail::admission::verdict;
+  tether::server_options options;
+  options.trusted_proxies = {"127.0.0.1"};
+  options.max_connections_per_ip = 1;
+  options.max_connections = 3;
+  tether::detail::gate gate(options);
+  auto const first = gate.admit({"127.0.0.1", 1});
+  BOOST_TEST((first.what == verdict::admit));
+  BOOST_TEST(first.proxied);
+  BOOST_TEST((gate.admit({"127.0.0.1", 2}).what == verdict::admit));  // not per address: a proxy
+  BOOST_TEST((gate.admit_forwarded("203.0.113.7").what == verdict::admit));
+  BOOST_TEST((gate.admit_forwarded("203.0.113.7").what == verdict::over_capacity));
+  BOOST_TEST((gate.admit_forwarded("203.0.113.8").what == verdict::admit));
+  BOOST_TEST((gate.admit({"127.0.0.1", 3}).what == verdict::admit));
+  BOOST_TEST((gate.admit({"127.0.0.1", 4}).what == verdict::over_capacity));  // the total holds
+  gate.leave("203.0.113.7");
+  BOOST_TEST((gate.admit_forwarded("203.0.113.7").what == verdict::admit));
+  BOOST_TEST(!gate.admit({"192.0.2.1", 5}).proxied);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
