@@ -1,7 +1,10 @@
 // Chat rooms: a page at /, WebSocket rooms at /rooms/{room} that only this
 // site's pages may open (origin allow-list), and an admin socket at /admin
 // that needs a signed, time-limited token, minted by the /admin page.
-//   03_chat_rooms [--port N] [--stop-after SECONDS] [--debug]
+// Rooms are topics of a tether::hub; with --redis, several instances
+// share them (scripts/chat-cluster runs two behind nginx).
+//   03_chat_rooms [--port N] [--name NAME] [--redis HOST:PORT] [--origin URL]...
+//                 [--trust-proxy ADDRESS]... [--stop-after SECONDS] [--debug]
 #include <tether/tether.hpp>
 
 #include <boost/asio/co_spawn.hpp>
@@ -12,9 +15,11 @@
 #include <cstdio>
 #include <cstdlib>
 #include <map>
+#include <optional>
 #include <memory>
 #include <string>
 #include <thread>
+#include <vector>
 
 namespace net = boost::asio;
 using namespace std::chrono_literals;
@@ -30,15 +35,32 @@ constexpr char chat_page[] = R"html(<!doctype html>
 <div id="log"></div>
 <script>
 const log = (line) => { document.getElementById('log').textContent += line + '\n'; };
-let ws;
+let ws, retry = 500;
+// 1001 is a server going away (a restart); 1006 a lost connection; 1012
+// and 1013 ask to come back later. Behind a load balancer the next try
+// reaches another instance.
+const comes_back = (code) => [1001, 1006, 1011, 1012, 1013].includes(code);
+const open = (room, name, again) => {
+  ws = new WebSocket(`ws://${location.host}/rooms/${room}?name=${name}`);
+  ws.onopen = () => {
+    retry = 500;
+    document.getElementById('say').hidden = false;
+    log((again ? 'rejoined ' : 'joined ') + decodeURIComponent(room));
+  };
+  ws.onmessage = (e) => log(e.data);
+  ws.onclose = (e) => {
+    document.getElementById('say').hidden = true;
+    if (!comes_back(e.code)) { log(`closed (${e.code})`); return; }
+    log(`closed (${e.code}), reconnecting`);
+    setTimeout(() => open(room, name, true), retry * (1 + Math.random() / 4));
+    retry = Math.min(retry * 2, 8000);
+  };
+};
 document.getElementById('join').onsubmit = (e) => {
   e.preventDefault();
   const room = encodeURIComponent(document.getElementById('room').value);
   const name = encodeURIComponent(document.getElementById('name').value);
-  ws = new WebSocket(`ws://${location.host}/rooms/${room}?name=${name}`);
-  ws.onopen = () => { document.getElementById('say').hidden = false; log('joined ' + decodeURIComponent(room)); };
-  ws.onmessage = (e) => log(e.data);
-  ws.onclose = (e) => log(`closed (${e.code})`);
+  open(room, name, false);
 };
 document.getElementById('say').onsubmit = (e) => {
   e.preventDefault();
@@ -48,23 +70,20 @@ document.getElementById('say').onsubmit = (e) => {
 </script>
 )html";
 
-// All rooms live on the server's one event loop, so no locking is needed;
-// with threads > 1 this map would need a strand.
+// Every room is a topic of the hub; "announcements" reaches every room.
+// The counts are this instance's own; with threads > 1 they would need a
+// lock.
 struct rooms {
-  std::map<std::string, std::map<std::uint64_t, tether::websocket>> members;
+  tether::hub& topics;
+  std::string const instance;
+  std::map<std::string, int> here;
 
-  // Each write is its own coroutine: a slow reader delays only itself.
-  void broadcast(std::string const& room, std::string const& text) {
-    for (auto& [id, ws] : members[room])
-      net::co_spawn(ws.get_executor(), [ws, text]() mutable -> net::awaitable<void> { co_await ws.write(text); },
-                    net::detached);
-  }
-  void announce(std::string const& text) {
-    for (auto const& [room, who] : members) broadcast(room, text);
-  }
+  static std::string topic_of(std::string const& room) { return "room/" + room; }
+  void say(std::string const& room, std::string const& text) { topics.publish(topic_of(room), text); }
+  void announce(std::string const& text) { topics.publish("announcements", text); }
   std::string summary() const {
-    std::string text = "rooms:";
-    for (auto const& [room, who] : members) text += " " + room + "(" + std::to_string(who.size()) + ")";
+    std::string text = "rooms on " + instance + ":";
+    for (auto const& [room, count] : here) text += " " + room + "(" + std::to_string(count) + ")";
     return text;
   }
 };
@@ -72,15 +91,18 @@ struct rooms {
 net::awaitable<void> chat(rooms& all, tether::websocket& ws, tether::request const& req) {
   std::string const room(req.param("room"));
   std::string const name = req.query_value("name").value_or("guest").substr(0, 32);
-  all.members[room][ws.id()] = ws;
-  all.broadcast(room, name + " joined");
+  // Subscribed before the welcome: nothing said after it is missed.
+  all.topics.subscribe(ws, rooms::topic_of(room));
+  all.topics.subscribe(ws, "announcements");
+  ++all.here[room];
+  co_await ws.write("welcome to " + room + " on " + all.instance);
+  all.say(room, name + " joined");
   while (auto msg = co_await ws.read()) {
-    if (msg->is_text()) all.broadcast(room, name + ": " + msg->payload);
+    if (msg->is_text()) all.say(room, name + ": " + msg->payload);
   }
-  all.members[room].erase(ws.id());
-  if (all.members[room].empty()) all.members.erase(room);
-  all.broadcast(room, name + " left");
-}
+  if (--all.here[room] == 0) all.here.erase(room);
+  all.say(room, name + " left");
+}  // the hub lets go of a closed connection by itself
 
 net::awaitable<void> admin(rooms& all, tether::websocket& ws, tether::request const&) {
   co_await ws.write(all.summary());
@@ -104,24 +126,57 @@ document.getElementById('f').onsubmit = (e) => { e.preventDefault(); ws.send(doc
 
 }  // namespace
 
+// For load balancers and people: is this instance up, and is it linked?
+std::string status_json(rooms const& all, tether::server const& server, tether::redis_bridge const* bridge) {
+  std::string json = "{\"instance\":\"" + all.instance + "\",\"connections\":" + std::to_string(server.connections());
+  if (bridge) {
+    auto const s = bridge->status();
+    json += ",\"redis\":{\"connected\":" + std::string(s.connected ? "true" : "false") +
+            ",\"channels\":" + std::to_string(s.channels) + ",\"forwarded\":" + std::to_string(s.forwarded) +
+            ",\"received\":" + std::to_string(s.received) + ",\"lost\":" + std::to_string(s.lost) + "}";
+  }
+  return json + "}";
+}
+
 int main(int argc, char** argv) {
   tether::server_options options;
   options.port = 8080;
   int stop_after = 0;
+  std::string instance = "tether";
+  std::string redis;
+  std::vector<std::string> origins;
   for (int i = 1; i < argc; ++i) {
     std::string const arg = argv[i];
     if (arg == "--port" && i + 1 < argc) options.port = static_cast<std::uint16_t>(std::atoi(argv[++i]));
+    else if (arg == "--name" && i + 1 < argc) instance = argv[++i];
+    else if (arg == "--redis" && i + 1 < argc) redis = argv[++i];
+    else if (arg == "--origin" && i + 1 < argc) origins.emplace_back(argv[++i]);
+    else if (arg == "--trust-proxy" && i + 1 < argc) options.trusted_proxies.emplace_back(argv[++i]);
     else if (arg == "--stop-after" && i + 1 < argc) stop_after = std::atoi(argv[++i]);
     else if (arg == "--debug") options.logger = tether::logger(tether::log_level::debug);
     else {
-      std::fprintf(stderr, "usage: %s [--port N] [--stop-after SECONDS] [--debug]\n", argv[0]);
+      std::fprintf(stderr,
+                   "usage: %s [--port N] [--name NAME] [--redis HOST:PORT] [--origin URL]... [--trust-proxy ADDRESS]...\n"
+                   "          [--stop-after SECONDS] [--debug]\n",
+                   argv[0]);
       return 2;
     }
   }
   std::string const here = "http://127.0.0.1:" + std::to_string(options.port);
-  std::string const here_by_name = "http://localhost:" + std::to_string(options.port);
+  origins.push_back(here);
+  origins.push_back("http://localhost:" + std::to_string(options.port));
 
-  rooms all;
+  tether::hub topics;
+  std::optional<tether::redis_bridge> bridge;
+  if (!redis.empty()) {
+    auto const colon = redis.rfind(':');
+    tether::redis_options link;
+    link.host = redis.substr(0, colon);
+    if (colon != std::string::npos) link.port = static_cast<std::uint16_t>(std::atoi(redis.c_str() + colon + 1));
+    link.logger = options.logger;
+    bridge.emplace(topics, link);
+  }
+  rooms all{topics, instance, {}};
   // A fresh secret per run: tokens from an earlier run stop working.
   auto tokens = std::make_shared<tether::url_token const>(tether::url_token::with_random_secret());
   tether::router app;
@@ -131,13 +186,18 @@ int main(int argc, char** argv) {
   });
   app.websocket("/rooms/{room}",
                 [&all](tether::websocket& ws, tether::request const& req) { return chat(all, ws, req); },
-                {.origins = tether::origin::allow({here, here_by_name})});
+                {.origins = tether::origin::allow(origins)});
+  tether::server const* serving = nullptr;  // set once the server exists, before it serves
+  app.get("/status", [&](tether::request const&) {
+    return tether::response::json(status_json(all, *serving, bridge ? &*bridge : nullptr));
+  });
   app.websocket("/admin", [&all](tether::websocket& ws, tether::request const& req) { return admin(all, ws, req); },
                 {.token = tokens});
 
   try {
     tether::server server(app, options);
-    std::printf("chat rooms on %s (admin: %s/admin)\n", here.c_str(), here.c_str());
+    serving = &server;
+    std::printf("chat rooms on %s as %s (admin: %s/admin)\n", here.c_str(), instance.c_str(), here.c_str());
     std::fflush(stdout);
     std::atomic<bool> running{true};
     std::thread stopper;

@@ -3,9 +3,14 @@
 #define BOOST_TEST_MODULE examples
 #include "processes.hpp"
 
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <memory>
+#include <tuple>
 
 using namespace test;
 
@@ -142,6 +147,143 @@ BOOST_AUTO_TEST_CASE(chat_rooms_two_browser_pages_talk) {
                               port + "/ " + artifacts().string();
   BOOST_TEST(std::system(command.c_str()) == 0, command);
   BOOST_TEST(server.stop() == 0);
+}
+
+namespace {
+
+// nginx with example/nginx/chat_cluster.conf, its ports replaced by free
+// ones, in a directory of its own.
+class nginx_proxy {
+ public:
+  nginx_proxy(std::uint16_t port, std::uint16_t first, std::uint16_t second)
+      : dir_(std::filesystem::temp_directory_path() / ("tether-nginx-" + std::to_string(::getpid()))) {
+    std::ifstream in(env("TETHER_TEST_DIR") + "/../example/nginx/chat_cluster.conf");
+    std::string conf((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    BOOST_REQUIRE_MESSAGE(!conf.empty(), "example/nginx/chat_cluster.conf is missing");
+    for (auto [from, to] : {std::pair{"8090", port}, std::pair{"8091", first}, std::pair{"8092", second}})
+      for (auto at = conf.find(from); at != std::string::npos; at = conf.find(from, at))
+        conf.replace(at, 4, std::to_string(to));
+    std::filesystem::create_directories(dir_ / "temp");
+    std::ofstream(dir_ / "nginx.conf") << conf;
+    process_.emplace(std::vector<std::string>{"/usr/sbin/nginx", "-p", dir_.string(), "-e", "stderr", "-c",
+                                              (dir_ / "nginx.conf").string(), "-g",
+                                              "daemon off; pid " + (dir_ / "nginx.pid").string() + ";"});
+    BOOST_REQUIRE_MESSAGE(accepts(port), "nginx did not start");
+  }
+
+  ~nginx_proxy() {
+    process_.reset();
+    std::error_code ignored;
+    std::filesystem::remove_all(dir_, ignored);
+  }
+
+ private:
+  std::filesystem::path dir_;
+  std::optional<child> process_;
+};
+
+// Example 03 as one instance of a cluster: behind nginx on `proxy_port`,
+// linked through Redis on `redis_port`.
+std::unique_ptr<child> chat_instance(std::uint16_t port, std::string const& name, std::uint16_t redis_port,
+                                     std::uint16_t proxy_port) {
+  auto instance = std::make_unique<child>(std::vector<std::string>{
+      examples_dir() + "/03_chat_rooms", "--port", std::to_string(port), "--name", name, "--redis",
+      "127.0.0.1:" + std::to_string(redis_port), "--trust-proxy", "127.0.0.1", "--origin",
+      "http://127.0.0.1:" + std::to_string(proxy_port)});
+  BOOST_REQUIRE(instance->line().find(" as " + name) != std::string::npos);
+  return instance;
+}
+
+// Linked to Redis; with members, also with the channels of the lobby and
+// the announcements.
+bool linked(std::uint16_t port, bool with_members = true) {
+  auto const status = http_exchange(port, "GET", "/status");
+  return status.find(with_members ? "\"connected\":true,\"channels\":2" : "\"connected\":true") != std::string::npos;
+}
+
+struct chat_member {
+  tether::websocket ws;
+  std::string instance;  // from "welcome to lobby on NAME"
+};
+
+net::awaitable<chat_member> join_lobby(std::string const& url, tether::client_options const& options) {
+  auto ws = (co_await tether::connect(url, options)).value();
+  auto welcome = co_await ws.read();
+  BOOST_REQUIRE(welcome.has_value());
+  BOOST_REQUIRE(welcome->payload.rfind("welcome to lobby on ", 0) == 0);
+  co_return chat_member{ws, welcome->payload.substr(welcome->payload.rfind(' ') + 1)};
+}
+
+// Reads until `expected` arrives (true) or the connection ends (false).
+net::awaitable<bool> hears(tether::websocket& ws, std::string expected) {
+  while (auto msg = co_await ws.read())
+    if (msg->payload == expected) co_return true;
+  co_return false;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(chat_rooms_as_two_instances_behind_nginx_through_restarts) {
+  redis_server redis;
+  auto const proxy_port = free_port(), a_port = free_port(), b_port = free_port();
+  auto a = chat_instance(a_port, "A", redis.port(), proxy_port);
+  auto b = chat_instance(b_port, "B", redis.port(), proxy_port);
+  nginx_proxy proxy(proxy_port, a_port, b_port);
+  std::string const lobby = "ws://127.0.0.1:" + std::to_string(proxy_port) + "/rooms/lobby?name=";
+  tether::client_options options = quiet_client();
+  options.origin = "http://127.0.0.1:" + std::to_string(proxy_port);
+
+  run_client([&]() -> net::awaitable<void> {
+    // Round robin: joining until the two are on different instances.
+    auto alice = co_await join_lobby(lobby + "alice", options);
+    auto bob = co_await join_lobby(lobby + "bob", options);
+    for (int i = 0; i < 6 && bob.instance == alice.instance; ++i) {
+      co_await bob.ws.close();
+      bob = co_await join_lobby(lobby + "bob", options);
+    }
+    BOOST_REQUIRE(alice.instance != bob.instance);
+    BOOST_REQUIRE(eventually([&] { return linked(a_port) && linked(b_port); }, 10s));
+
+    BOOST_REQUIRE(!co_await bob.ws.write("from " + bob.instance));
+    BOOST_TEST(co_await hears(alice.ws, "bob: from " + bob.instance));
+    BOOST_REQUIRE(!co_await alice.ws.write("from " + alice.instance));
+    BOOST_TEST(co_await hears(bob.ws, "alice: from " + alice.instance));
+
+    // Redis restarted: both instances link again and the rooms carry on.
+    redis.stop();
+    BOOST_REQUIRE(eventually([&] { return !linked(a_port) && !linked(b_port); }));
+    redis.start();
+    BOOST_REQUIRE(eventually([&] { return linked(a_port) && linked(b_port); }, 10s));
+    BOOST_REQUIRE(!co_await bob.ws.write("after the Redis restart"));
+    BOOST_TEST(co_await hears(alice.ws, "bob: after the Redis restart"));
+
+    // An instance stopping says 1001; nginx sends the comeback to the other.
+    auto& alices = alice.instance == "A" ? a : b;
+    auto const alices_port = alice.instance == "A" ? a_port : b_port;
+    alices->signal(SIGTERM);  // not stop(): this thread must answer the close
+    BOOST_TEST(!co_await hears(alice.ws, "never said"));
+    BOOST_TEST((alice.ws.peer_close_code() == tether::close_code::going_away));
+    BOOST_TEST(alices->stop() == 0);
+    auto again = co_await join_lobby(lobby + "alice", options);
+    BOOST_TEST(again.instance == bob.instance);
+    alices = chat_instance(alices_port, alice.instance, redis.port(), proxy_port);
+    BOOST_REQUIRE(eventually([&] { return linked(alices_port, false); }, 10s));
+    co_await again.ws.close();
+    co_await bob.ws.close();
+  }, 60s);
+
+  // A browser page through a rolling restart of both instances.
+  child page({"/usr/bin/node", env("TETHER_INTEROP_DIR") + "/node/cluster_check.mjs",
+              "http://127.0.0.1:" + std::to_string(proxy_port) + "/", artifacts().string()});
+  BOOST_REQUIRE(page.line() == "joined\n");
+  for (auto [instance, port, name] : {std::tuple{&a, a_port, "A"}, std::tuple{&b, b_port, "B"}}) {
+    BOOST_TEST((*instance)->stop() == 0);
+    *instance = chat_instance(port, name, redis.port(), proxy_port);
+    BOOST_REQUIRE(eventually([&] { return linked(port, false); }, 10s));
+    std::this_thread::sleep_for(2500ms);  // past nginx's fail_timeout for the instance that was away
+  }
+  BOOST_TEST(page.line() == "rejoined\n");
+  BOOST_TEST(page.stop() == 0);
 }
 
 BOOST_AUTO_TEST_CASE(live_svg_pushes_frames_and_hears_clicks) {

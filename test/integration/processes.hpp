@@ -52,6 +52,11 @@ class child {
     return buffer;
   }
 
+  /// Sends `signal` and returns at once.
+  void signal(int signal) {
+    if (pid_ > 0) ::kill(pid_, signal);
+  }
+
   /// Sends `signal`, then returns the exit status (-1 for a death by
   /// signal, or when it did not end within 10 s).
   int stop(int signal = SIGTERM) {
