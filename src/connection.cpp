@@ -583,6 +583,16 @@ std::size_t connection::drop_waiting_published(std::size_t down_to) {
   return dropped;
 }
 
+connection::publish_format connection::format_for_publishing() const noexcept {
+  using kind = publish_format::kind;
+  auto const& d = config_.deflate;
+  if (config_.local_role == role::client || (d.on && !d.send_reset)) return {kind::own};
+  // A window of 8 bits means plain messages (see make_frame).
+  if (!d.on || d.send_window_bits < 9) return {kind::plain};
+  auto const& c = config_.options.compression;
+  return {kind::compressed, d.send_window_bits, std::clamp(c.mem_level, 1, 9), std::clamp(c.level, 1, 9), c.threshold};
+}
+
 connection::delivery connection::deliver(std::shared_ptr<std::string const> const& framed, std::string_view payload,
                                          message_kind kind, overflow when_full, std::size_t& dropped_older) {
   dropped_older = 0;
@@ -615,9 +625,7 @@ connection::delivery connection::deliver(std::shared_ptr<std::string const> cons
     }
   }
   outgoing_frame frame;
-  // A client masks every frame, and a compressing connection compresses
-  // with its own parameters: neither can use the shared server frame.
-  if (config_.deflate.on || config_.local_role == role::client) {
+  if (!framed) {
     frame = make_frame(data_opcode(kind), std::string(payload));
   } else {
     frame.op = data_opcode(kind);

@@ -68,9 +68,23 @@ class connection : public std::enable_shared_from_this<connection>, private read
   /// Ends the connection now, without a handshake. Call on the executor.
   void abort(tether::error why);
 
-  /// A hub's message, framed once (server role, uncompressed) in `framed`.
-  /// Call on the executor. What became of it, and how many older published
-  /// messages a full queue dropped to make room.
+  /// How a published message can be framed for this connection, decided
+  /// at the handshake and constant after it (so any thread may ask):
+  /// the hub's plain frame, a frame compressed once for everyone with the
+  /// same parameters, or a frame of its own (a client masks each frame;
+  /// with context takeover each frame is compressed against this
+  /// connection's history).
+  struct publish_format {
+    enum class kind : std::uint8_t { plain, compressed, own } what = kind::plain;
+    int window_bits = 0, mem_level = 0, level = 0;
+    std::size_t threshold = 0;  // shorter messages go plain
+  };
+  publish_format format_for_publishing() const noexcept;
+
+  /// A hub's message, framed by the hub in `framed` as format_for_publishing
+  /// says, or, for kind::own, null. Call on the executor. What became of
+  /// it, and how many older published messages a full queue dropped to
+  /// make room.
   enum class delivery : std::uint8_t { queued, dropped, closed, gone };
   delivery deliver(std::shared_ptr<std::string const> const& framed, std::string_view payload, message_kind kind,
                    overflow when_full, std::size_t& dropped_older);

@@ -1,5 +1,6 @@
 #include <tether/hub.hpp>
 
+#include "codec/deflate.hpp"
 #include "codec/frame.hpp"
 #include "codec/utf8.hpp"
 #include "connection.hpp"
@@ -109,10 +110,66 @@ std::size_t hub::publish(std::string_view topic, std::string_view payload, messa
   return count;
 }
 
+namespace {
+
+// The server's frame of a message: header, then payload, in one shared
+// string that every queue can point at.
+std::shared_ptr<std::string const> frame_once(std::string_view payload, message_kind kind, bool compressed,
+                                              std::size_t& header_size) {
+  auto framed = std::make_shared<std::string>();
+  detail::header_bytes header{};
+  header_size = detail::encode_header(header, true, detail::data_opcode(kind), payload.size(), nullptr, compressed);
+  framed->reserve(header_size + payload.size());
+  framed->append(header.data(), header_size).append(payload);
+  return framed;
+}
+
+// One published message in every form its subscribers need: plain, and
+// compressed once per parameter set (without context takeover the
+// result depends on nothing else).
+class message_forms {
+ public:
+  message_forms(std::string_view payload, message_kind kind)
+      : payload_(payload), kind_(kind), plain_(frame_once(payload, kind, false, header_size_)) {}
+
+  std::shared_ptr<std::string const> const& plain() const { return plain_; }
+  std::size_t header_size() const { return header_size_; }
+
+  std::shared_ptr<std::string const> const& compressed(detail::connection::publish_format const& f,
+                                                       std::atomic<std::uint64_t>& compressions) {
+    if (payload_.size() < f.threshold) return plain_;
+    for (auto const& v : compressed_)
+      if (v.window_bits == f.window_bits && v.mem_level == f.mem_level && v.level == f.level) return v.frame;
+    std::string deflated;
+    detail::thread_deflater(f.window_bits, f.mem_level, f.level).compress(payload_, deflated, true);
+    compressions.fetch_add(1, std::memory_order_relaxed);
+    std::size_t ignored = 0;
+    // Incompressible: plain is smaller, and allowed (RFC 7692 6.1).
+    auto frame = deflated.size() >= payload_.size() ? plain_ : frame_once(deflated, kind_, true, ignored);
+    return compressed_.emplace_back(variant{f.window_bits, f.mem_level, f.level, std::move(frame)}).frame;
+  }
+
+ private:
+  struct variant {
+    int window_bits, mem_level, level;
+    std::shared_ptr<std::string const> frame;
+  };
+  std::string_view payload_;
+  message_kind kind_;
+  std::size_t header_size_ = 0;
+  std::shared_ptr<std::string const> plain_;
+  std::vector<variant> compressed_;
+};
+
+}  // namespace
+
 std::size_t hub::state::deliver(std::string_view topic, std::string_view payload, message_kind kind) {
+  using format = detail::connection::publish_format;
   struct target {
     std::shared_ptr<detail::connection> handle;
     overflow when_full;
+    format how;
+    std::shared_ptr<std::string const> frame;  // null: the connection frames its own
   };
   struct batch {
     net::any_io_executor executor;
@@ -133,7 +190,8 @@ std::size_t hub::state::deliver(std::string_view topic, std::string_view payload
         auto const& executor = handle->executor();
         auto b = std::find_if(batches.begin(), batches.end(), [&](batch const& x) { return x.executor == executor; });
         if (b == batches.end()) b = batches.insert(batches.end(), batch{executor, {}});
-        b->targets.push_back({std::move(handle), s.when_full});
+        auto const how = handle->format_for_publishing();
+        b->targets.push_back({std::move(handle), s.when_full, how, nullptr});
         ++count;
       }
       if (subscribers.empty()) close_topic(it);
@@ -141,21 +199,25 @@ std::size_t hub::state::deliver(std::string_view topic, std::string_view payload
   }
   if (count == 0) return 0;
 
-  // Framed once, for the server role (unmasked); every queue shares it.
-  auto framed = std::make_shared<std::string>();
-  detail::header_bytes header{};
-  auto const header_size = detail::encode_header(header, true, detail::data_opcode(kind), payload.size(), nullptr, false);
-  framed->reserve(header_size + payload.size());
-  framed->append(header.data(), header_size).append(payload);
-  std::shared_ptr<std::string const> shared = std::move(framed);
+  // Framed (and compressed) here, on the publisher's thread, once per form.
+  message_forms forms(payload, kind);
+  for (auto& b : batches)
+    for (auto& t : b.targets) {
+      if (t.how.what == format::kind::plain)
+        t.frame = forms.plain();
+      else if (t.how.what == format::kind::compressed)
+        t.frame = forms.compressed(t.how, compressed_once);
+      else
+        own_frames.fetch_add(1, std::memory_order_relaxed);
+    }
 
   for (auto& b : batches) {
-    net::post(b.executor, [self = shared_from_this(), shared, header_size, kind, topic = std::string(topic),
-                           targets = std::move(b.targets)] {
-      std::string_view const body(shared->data() + header_size, shared->size() - header_size);
+    net::post(b.executor, [self = shared_from_this(), plain = forms.plain(), header_size = forms.header_size(), kind,
+                           topic = std::string(topic), targets = std::move(b.targets)] {
+      std::string_view const body(plain->data() + header_size, plain->size() - header_size);
       for (auto const& t : targets) {
         std::size_t dropped_older = 0;
-        auto const what = t.handle->deliver(shared, body, kind, t.when_full, dropped_older);
+        auto const what = t.handle->deliver(t.frame, body, kind, t.when_full, dropped_older);
         self->dropped.fetch_add(dropped_older, std::memory_order_relaxed);
         switch (what) {
           case detail::connection::delivery::queued:
@@ -189,7 +251,8 @@ std::size_t hub::subscribers(std::string_view topic) const {
 
 hub_counters hub::counters() const {
   return {state_->published.load(std::memory_order_relaxed), state_->queued.load(std::memory_order_relaxed),
-          state_->dropped.load(std::memory_order_relaxed), state_->closed.load(std::memory_order_relaxed)};
+          state_->dropped.load(std::memory_order_relaxed), state_->closed.load(std::memory_order_relaxed),
+          state_->compressed_once.load(std::memory_order_relaxed), state_->own_frames.load(std::memory_order_relaxed)};
 }
 
 }  // namespace tether

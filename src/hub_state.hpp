@@ -45,7 +45,7 @@ struct hub::state : std::enable_shared_from_this<hub::state> {
   mutable std::mutex mutex;
   topic_table topics;
   std::shared_ptr<detail::hub_link> link;  // under mutex
-  std::atomic<std::uint64_t> published{0}, queued{0}, dropped{0}, closed{0};
+  std::atomic<std::uint64_t> published{0}, queued{0}, dropped{0}, closed{0}, compressed_once{0}, own_frames{0};
   std::uint64_t subscribes_since_sweep = 0;
 
   /// Queues the message for this process's subscribers of `topic` and

@@ -33,12 +33,21 @@ struct hub_counters {
   std::uint64_t queued = 0;     ///< messages put in a subscriber's queue
   std::uint64_t dropped = 0;    ///< messages a full queue did not keep (either policy)
   std::uint64_t closed = 0;     ///< subscribers closed by close_policy or close_busy
+  /// Compressions of published messages for sharing: at most one per
+  /// publish() and permessage-deflate parameter set (window bits, memory
+  /// level, level), for every subscriber without context takeover.
+  std::uint64_t compressed_once = 0;
+  /// Deliveries that a subscriber framed for itself: client-side
+  /// connections (they mask each frame) and those with context takeover
+  /// (each frame is compressed against that connection's history).
+  std::uint64_t own_frames = 0;
 };
 
 /// Topics and their subscribers. Every member may be called from any thread
 /// or coroutine. A message is framed once per publish() and shared by the
-/// queues of all subscribers (a subscriber that agreed to compression gets
-/// its own compressed copy). Messages reach each subscriber in the order of
+/// queues of all subscribers; for subscribers that agreed to compression
+/// without context takeover it is compressed once per parameter set and
+/// shared too (see hub_counters for those that frame their own). Messages reach each subscriber in the order of
 /// the publish() calls of one thread. A closed connection leaves its topics
 /// by itself; so does every subscriber when the hub is destroyed.
 /// Publishing must stop before a server whose connections subscribe is

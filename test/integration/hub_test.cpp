@@ -10,6 +10,7 @@
 #include <atomic>
 #include <cstdlib>
 #include <new>
+#include <random>
 #include <vector>
 
 using namespace test;
@@ -87,11 +88,16 @@ tether::server_options many_from_one_address(unsigned threads = 1) {
   return options;
 }
 
-net::awaitable<tether::websocket> subscribe(std::string const& url) {
-  auto ws = (co_await tether::connect(url, quiet_client())).value();
+net::awaitable<tether::websocket> subscribe(std::string const& url, tether::client_options options) {
+  auto ws = (co_await tether::connect(url, options)).value();
   auto const first = co_await ws.read();
   BOOST_REQUIRE(first && first->payload == "subscribed");
   co_return ws;
+}
+
+net::awaitable<tether::websocket> subscribe(std::string const& url) {
+  auto options = quiet_client();
+  co_return co_await subscribe(url, options);
 }
 
 }  // namespace
@@ -143,6 +149,65 @@ BOOST_AUTO_TEST_CASE(a_published_message_is_framed_once_and_shared) {
     BOOST_TEST(watched_large_allocations.load() == 0u);
     for (auto& ws : subscribers) co_await ws.close();
   }, 120s);
+}
+
+BOOST_AUTO_TEST_CASE(compressed_once_per_parameter_set_and_shared) {
+  tether::hub topics;
+  tether::endpoint_options endpoint;
+  endpoint.websocket.compression.enabled = true;
+  endpoint.websocket.compression.context_takeover = true;  // for the clients that ask for it
+  tether::router app;
+  app.websocket("/news", [&topics](tether::websocket& ws, tether::request const&) -> net::awaitable<void> {
+    topics.subscribe(ws, "news");
+    co_await ws.write("subscribed");
+    while (co_await ws.read()) {
+    }
+  }, endpoint);
+  running_server server(std::move(app), many_from_one_address());
+
+  auto deflate = [](int window_bits, bool takeover) {
+    auto options = quiet_client();
+    options.websocket.compression.enabled = true;
+    options.websocket.compression.window_bits = window_bits;
+    options.websocket.compression.context_takeover = takeover;
+    return options;
+  };
+  // Two parameter sets without context takeover, two subscribers with it,
+  // two without compression.
+  std::vector<tether::client_options> kinds;
+  for (int i = 0; i < 5; ++i) kinds.push_back(deflate(15, false));
+  for (int i = 0; i < 5; ++i) kinds.push_back(deflate(10, false));
+  for (int i = 0; i < 2; ++i) kinds.push_back(deflate(15, true));
+  for (int i = 0; i < 2; ++i) kinds.push_back(quiet_client());
+
+  std::vector<std::pair<std::string, tether::message_kind>> messages;
+  for (int m = 0; m < 8; ++m) messages.emplace_back(numbered("compressible ", m) + std::string(3000, 'a'), tether::message_kind::text);
+  messages.emplace_back("short", tether::message_kind::text);  // under the threshold: plain for everyone
+  std::string noise(4096, '\0');
+  std::mt19937 random(7);
+  for (auto& c : noise) c = static_cast<char>(random());
+  messages.emplace_back(noise, tether::message_kind::binary);  // incompressible: goes plain
+
+  run_client([&]() -> net::awaitable<void> {
+    std::vector<tether::websocket> subscribers;
+    for (auto const& options : kinds) subscribers.push_back(co_await subscribe(server.url("/news"), options));
+    for (std::size_t i = 0; i < subscribers.size(); ++i)
+      BOOST_TEST(subscribers[i].compressed() == kinds[i].websocket.compression.enabled);
+    for (auto const& [payload, kind] : messages) BOOST_TEST(topics.publish("news", payload, kind) == subscribers.size());
+    for (auto& ws : subscribers)
+      for (auto const& [payload, kind] : messages) {
+        auto const msg = co_await ws.read();
+        BOOST_REQUIRE(msg.has_value());
+        BOOST_TEST((msg->payload == payload));
+        BOOST_TEST((msg->kind == kind));
+      }
+    auto const c = topics.counters();
+    // Nine messages long enough to try, two parameter sets: 18 runs of
+    // deflate for ten subscribers; the two with takeover framed their own.
+    BOOST_TEST(c.compressed_once == 18u);
+    BOOST_TEST(c.own_frames == 2u * messages.size());
+    for (auto& ws : subscribers) co_await ws.close();
+  });
 }
 
 BOOST_AUTO_TEST_CASE(invalid_text_is_refused_and_unknown_topics_reach_nobody) {
