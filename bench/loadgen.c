@@ -8,6 +8,17 @@
  *     "p50_us=.. p99_us=.. p999_us=.." from a histogram of every echo.
  *   loadgen hold PORT PATH CONNECTIONS SECONDS
  *     opens CONNECTIONS idle WebSockets and holds them for SECONDS.
+ *   loadgen broadcast PUB_PORT SUB_PORT SUBSCRIBERS SIZE WINDOW SECONDS
+ *     one connection to PUB_PORT/publish sends numbered text messages of
+ *     SIZE bytes (at least 16); SUBSCRIBERS connections to SUB_PORT/subscribe
+ *     must each get every one, in order. A message goes out only while
+ *     fewer than WINDOW are not yet delivered to everyone. Prints
+ *     "RATE deliveries/s ... p50_us=.." (publish to delivery, every delivery).
+ *     It first publishes until every subscriber has heard something, so a
+ *     server that subscribes after the handshake (or through Redis) is ready.
+ *   loadgen redis REDIS_PORT SIZE SECONDS
+ *     Redis pub/sub alone, the floor of the broadcast case through Redis:
+ *     PUBLISH on one connection, the message on another, one at a time.
  * "compress" offers permessage-deflate without context takeover: messages
  * go out compressed, and compressed echoes are inflated before the check;
  * the output says whether the server agreed (compressed=0/1).
@@ -25,6 +36,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <zlib.h>
 
 typedef struct {
@@ -215,8 +227,217 @@ static long parse_echoes(conn_t *c) {
   return done;
 }
 
+
+/* ---------------------------------------------------------- broadcast */
+
+#define RING 4096 /* sequence numbers tracked at once; WINDOW must be smaller */
+static long delivered_of[RING]; /* deliveries of sequence s, at s % RING */
+static double published_at[RING];
+
+typedef struct {
+  conn_t c;
+  long last; /* last sequence number received; -1 before the first */
+} subscriber_t;
+
+static void send_numbered(conn_t *pub, long seq) {
+  char *payload = malloc(msg_size);
+  memset(payload, 'x', msg_size);
+  char digits[24];
+  snprintf(digits, sizeof digits, "%016ld", seq % 10000000000000000L);
+  memcpy(payload, digits, 16);
+  size_t h = 2;
+  char head[14];
+  head[0] = (char)0x81;
+  if (msg_size < 126) { head[1] = (char)(0x80 | msg_size); }
+  else if (msg_size <= 0xFFFF) { head[1] = (char)(0x80 | 126); head[2] = msg_size >> 8; head[3] = msg_size; h = 4; }
+  else { fprintf(stderr, "broadcast: SIZE up to 65535\n"); exit(2); }
+  unsigned char key[4] = {0x11, 0x22, 0x33, 0x44};
+  memcpy(head + h, key, 4); h += 4;
+  for (size_t i = 0; i < msg_size; ++i) payload[i] ^= key[i % 4];
+  while (pub->out_len + h + msg_size > pub->out_cap) { pub->out_cap = pub->out_cap ? pub->out_cap * 2 : 65536; pub->out = realloc(pub->out, pub->out_cap); }
+  memcpy(pub->out + pub->out_len, head, h);
+  memcpy(pub->out + pub->out_len + h, payload, msg_size);
+  pub->out_len += h + msg_size;
+  free(payload);
+  published_at[seq % RING] = now();
+  flush_out(pub);
+}
+
+/* Reads what has arrived and consumes the whole frames: each must be one
+ * text message with the next sequence number. Counts deliveries of
+ * sequences from `base` on, and advances `complete_upto` past those that
+ * every subscriber has. */
+static void read_numbered(subscriber_t *s, long base, long *complete_upto, long subscribers, long *deliveries) {
+  conn_t *c = &s->c;
+  for (;;) {
+    if (c->in_cap - c->in_len < 65536) { c->in_cap *= 2; c->in = realloc(c->in, c->in_cap); }
+    ssize_t r = recv(c->fd, c->in + c->in_len, c->in_cap - c->in_len, 0);
+    if (r < 0) { if (errno == EAGAIN) break; die("recv"); }
+    if (r == 0) { fprintf(stderr, "server closed a subscriber\n"); exit(1); }
+    c->in_len += r;
+  }
+  size_t pos = 0;
+  for (;;) {
+    size_t avail = c->in_len - pos;
+    if (avail < 2) break;
+    unsigned char *p = (unsigned char *)c->in + pos;
+    size_t len = p[1] & 0x7F, h = 2;
+    if (len == 126) { if (avail < 4) break; len = (p[2] << 8) | p[3]; h = 4; }
+    else if (len == 127) { fprintf(stderr, "broadcast: unexpected 64-bit length\n"); exit(1); }
+    if (avail < h + len) break;
+    int opcode = p[0] & 0x0F;
+    pos += h + len;
+    if (opcode >= 8) continue; /* pings */
+    if (opcode != 1 || !(p[0] & 0x80) || len != msg_size) { fprintf(stderr, "broadcast: unexpected frame (opcode %d, %zu bytes)\n", opcode, len); exit(1); }
+    char digits[17];
+    memcpy(digits, p + h, 16); digits[16] = 0;
+    long seq = strtol(digits, NULL, 10);
+    if (s->last >= 0 && seq != s->last + 1) { fprintf(stderr, "broadcast: got %ld after %ld\n", seq, s->last); exit(1); }
+    s->last = seq;
+    if (seq < base) continue; /* warm-up */
+    record(now() - published_at[seq % RING]);
+    ++*deliveries;
+    if (++delivered_of[seq % RING] == subscribers) {
+      /* complete in order: sequences complete in order since each
+       * subscriber receives in order */
+      while (delivered_of[(*complete_upto + 1) % RING] == subscribers) { delivered_of[(*complete_upto + 1) % RING] = 0; ++*complete_upto; }
+    }
+  }
+  memmove(c->in, c->in + pos, c->in_len - pos); c->in_len -= pos;
+}
+
+static int broadcast_main(int pub_port, int sub_port, int n, long window, double seconds) {
+  if (msg_size < 16) { fprintf(stderr, "broadcast: SIZE at least 16\n"); return 2; }
+  if (window < 1 || window >= RING) { fprintf(stderr, "broadcast: WINDOW 1..%d\n", RING - 1); return 2; }
+  int ep = epoll_create1(0);
+  subscriber_t *subs = calloc(n, sizeof(subscriber_t));
+  for (int i = 0; i < n; ++i) {
+    subs[i].c.fd = open_ws(sub_port, "/subscribe", NULL);
+    subs[i].last = -1;
+    fcntl(subs[i].c.fd, F_SETFL, O_NONBLOCK);
+    subs[i].c.in_cap = 1 << 17; subs[i].c.in = malloc(subs[i].c.in_cap);
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLET, .data.ptr = &subs[i]};
+    epoll_ctl(ep, EPOLL_CTL_ADD, subs[i].c.fd, &ev);
+  }
+  conn_t pub = {0};
+  pub.fd = open_ws(pub_port, "/publish", NULL);
+  fcntl(pub.fd, F_SETFL, O_NONBLOCK);
+  struct epoll_event pev = {.events = EPOLLOUT | EPOLLET, .data.ptr = NULL};
+  epoll_ctl(ep, EPOLL_CTL_ADD, pub.fd, &pev);
+
+  struct epoll_event evs[256];
+  long next = 0, deliveries = 0, complete_upto = -1;
+  /* Warm-up: one message at a time until everyone has heard one. */
+  double give_up = now() + 15;
+  for (;;) {
+    int heard = 0;
+    for (int i = 0; i < n; ++i) heard += subs[i].last >= 0;
+    if (heard == n) break;
+    if (now() > give_up) { fprintf(stderr, "broadcast: %d of %d subscribers heard nothing in 15 s\n", n - heard, n); return 1; }
+    send_numbered(&pub, next++);
+    double until = now() + 0.05;
+    while (now() < until) {
+      int k = epoll_wait(ep, evs, 256, 10);
+      for (int i = 0; i < k; ++i)
+        if (evs[i].data.ptr) read_numbered(evs[i].data.ptr, LONG_MAX, &complete_upto, n, &deliveries);
+        else flush_out(&pub);
+    }
+  }
+  /* Let what is still on its way arrive, then measure from a clean base. */
+  double settle = now() + 0.2;
+  while (now() < settle) {
+    int k = epoll_wait(ep, evs, 256, 10);
+    for (int i = 0; i < k; ++i)
+      if (evs[i].data.ptr) read_numbered(evs[i].data.ptr, LONG_MAX, &complete_upto, n, &deliveries);
+  }
+  long base = next;
+  complete_upto = base - 1;
+  samples = 0;
+  memset(histogram, 0, sizeof histogram);
+  double start = now(), end = start + seconds;
+  while (now() < end) {
+    while (next - complete_upto - 1 < window) send_numbered(&pub, next++);
+    int k = epoll_wait(ep, evs, 256, 100);
+    for (int i = 0; i < k; ++i)
+      if (evs[i].data.ptr) read_numbered(evs[i].data.ptr, base, &complete_upto, n, &deliveries);
+      else flush_out(&pub);
+  }
+  double took = now() - start;
+  printf("%.0f deliveries/s (%ld deliveries in %.1f s, %d subscribers, %zu bytes, window %ld) publishes_per_s=%.0f "
+         "p50_us=%.0f p99_us=%.0f p999_us=%.0f\n",
+         deliveries / took, deliveries, took, n, msg_size, window, (complete_upto - base + 1) / took,
+         percentile(0.5), percentile(0.99), percentile(0.999));
+  return 0;
+}
+
+/* ---------------------------------------------------------- redis floor */
+
+static int connect_to(int port) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
+  inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+  if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) die("connect to redis");
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  return fd;
+}
+
+/* Reads until `payload` has come, and drops what came before it: enough
+ * for the one channel this mode subscribes to. */
+static void read_until_payload(int fd, const char *payload, size_t size) {
+  static char buf[1 << 20];
+  static size_t have = 0;
+  for (;;) {
+    char *hit = have >= size ? memmem(buf, have, payload, size) : NULL;
+    if (hit) {
+      size_t used = (size_t)(hit - buf) + size;
+      memmove(buf, buf + used, have - used);
+      have -= used;
+      return;
+    }
+    ssize_t r = read(fd, buf + have, sizeof buf - have);
+    if (r <= 0) die("read from redis");
+    have += r;
+  }
+}
+
+static int redis_main(int port, double seconds) {
+  int sub = connect_to(port), pub = connect_to(port);
+  const char subscribe[] = "*2\r\n$9\r\nSUBSCRIBE\r\n$5\r\nfloor\r\n";
+  if (write(sub, subscribe, sizeof subscribe - 1) < 0) die("write");
+  read_until_payload(sub, "floor\r\n:1\r\n", 11);
+  char *payload = malloc(msg_size + 1);
+  char *command = malloc(msg_size + 64);
+  long count = 0;
+  double start = now(), end = start + seconds;
+  while (now() < end) {
+    snprintf(payload, msg_size + 1, "%0*ld", (int)msg_size, count % 1000000000L);
+    int n = snprintf(command, msg_size + 64, "*3\r\n$7\r\nPUBLISH\r\n$5\r\nfloor\r\n$%zu\r\n%s\r\n", msg_size, payload);
+    double sent = now();
+    if (write(pub, command, n) != n) die("write");
+    read_until_payload(sub, payload, msg_size);
+    record(now() - sent);
+    char reply[64];
+    if (read(pub, reply, sizeof reply) <= 0) die("read"); /* :1 */
+    ++count;
+  }
+  double took = now() - start;
+  printf("%.0f deliveries/s (%ld round trips in %.1f s, %zu bytes) p50_us=%.0f p99_us=%.0f p999_us=%.0f\n", count / took,
+         count, took, msg_size, percentile(0.5), percentile(0.99), percentile(0.999));
+  return 0;
+}
+
 int main(int argc, char **argv) {
+  if (argc == 5 && strcmp(argv[1], "redis") == 0) {
+    msg_size = strtoul(argv[3], 0, 10);
+    return redis_main(atoi(argv[2]), atof(argv[4]));
+  }
   if (argc < 6) { fprintf(stderr, "usage: see the comment at the top of loadgen.c\n"); return 2; }
+  if (strcmp(argv[1], "broadcast") == 0) {
+    if (argc < 8) return 2;
+    msg_size = strtoul(argv[5], 0, 10);
+    return broadcast_main(atoi(argv[2]), atoi(argv[3]), atoi(argv[4]), atol(argv[6]), atof(argv[7]));
+  }
   int hold = strcmp(argv[1], "hold") == 0, latency = strcmp(argv[1], "latency") == 0;
   int port = atoi(argv[2]); const char *path = argv[3]; int n = atoi(argv[4]);
   if (hold) {

@@ -37,6 +37,19 @@ SERVERS = {
     "python websockets": (["/usr/bin/python3", os.path.join(ROOT, "bench", "servers", "python_echo.py"), "{port}"], True),
 }
 
+# The broadcast case's servers: /publish to every /subscribe.
+BROADCAST_SERVERS = {
+    "tether": ([build_path("bench", "tether_broadcast"), "--port", "{port}"], True),
+    "tether 2 threads": ([build_path("bench", "tether_broadcast"), "--port", "{port}", "--threads", "2"], False),
+    "node ws": (["node", os.path.join(ROOT, "bench", "servers", "node_broadcast.mjs"), "{port}"], True),
+    "python websockets": (["/usr/bin/python3", os.path.join(ROOT, "bench", "servers", "python_broadcast.py"), "{port}"],
+                          True),
+}
+
+# The Redis latency case: Redis pub/sub alone, then one Tether instance,
+# then two instances linked through Redis.
+REDIS_SETUPS = ["redis pub/sub (floor)", "tether, same instance", "tether, through redis"]
+
 # (key, title, mode, connections, size, in flight, compress)
 CASES = [
     ("16B_x100", "16 B x 100 connections, 1 in flight", "echo", 100, 16, 1, False),
@@ -49,7 +62,22 @@ CASES = [
     ("latency_16B", "latency, 1 connection, 16 B", "latency", 1, 16, 1, False),
     ("latency_1KiB", "latency, 1 connection, 1 KiB", "latency", 1, 1024, 1, False),
     ("idle_10k", "10,000 idle connections: server memory per connection", "hold", 10000, 0, 0, False),
+    ("broadcast_1000", "broadcast, 1 publisher to 1,000 subscribers, 64 B, 64 publishes in flight", "broadcast",
+     1000, 64, 64, False),
+    ("redis_latency", "publish to delivery, 1 subscriber, 64 B, one at a time", "redis", 1, 64, 1, False),
 ]
+
+# The peers each mode's ratios are taken against.
+REFERENCES = {"broadcast": ("node ws", "python websockets"), "redis": ("redis pub/sub (floor)", None)}
+
+
+def servers_for(case, selected):
+    mode = case[2]
+    if mode == "broadcast":
+        return [s for s in BROADCAST_SERVERS if s in selected]
+    if mode == "redis":
+        return REDIS_SETUPS if "tether" in selected else []
+    return [s for s in selected if s in SERVERS]
 
 
 def loadgen_path():
@@ -93,8 +121,8 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def start_server(name, port, compress):
-    command, pinned = SERVERS[name]
+def start_server(name, port, compress, table=None):
+    command, pinned = (table or SERVERS)[name]
     command = [part.format(port=port) for part in command]
     if compress and name.startswith("tether"):
         command.append("--compress")
@@ -125,12 +153,53 @@ def parse(output):
     return result
 
 
+def measure_redis(name, case, seconds):
+    """Redis and, for the Tether setups, two broadcast servers linked by it;
+    nothing pinned: four processes share the two cores."""
+    import shutil
+    import tempfile
+    _, _, _, _, size, _, _ = case
+    loadgen = loadgen_path()
+    redis_port = free_port()
+    workdir = tempfile.mkdtemp(prefix="tether-bench-redis-")
+    processes = []
+    try:
+        redis = subprocess.Popen(["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1", "--dir", workdir,
+                                  "--save", "", "--appendonly", "no", "--loglevel", "warning"],
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        processes.append(redis)
+        wait_for_port(redis_port, redis)
+        if name == "redis pub/sub (floor)":
+            command = [loadgen, "redis", str(redis_port), str(size), str(seconds)]
+        else:
+            ports = [free_port(), free_port()]
+            for port in ports:
+                server = subprocess.Popen([build_path("bench", "tether_broadcast"), "--port", str(port), "--redis",
+                                           f"127.0.0.1:{redis_port}"], stdout=subprocess.DEVNULL,
+                                          stderr=subprocess.DEVNULL, start_new_session=True)
+                processes.append(server)
+                wait_for_port(port, server)
+            subscriber_port = ports[1] if name == "tether, through redis" else ports[0]
+            command = [loadgen, "broadcast", str(ports[0]), str(subscriber_port), "1", str(size), "1", str(seconds)]
+        done = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 60)
+        if done.returncode != 0:
+            raise RuntimeError(done.stderr.strip() or "loadgen failed")
+        return parse(done.stdout)
+    finally:
+        for process in reversed(processes):
+            stop_server(process)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
 def measure(name, case, seconds):
     key, _, mode, connections, size, inflight, compress = case
+    if mode == "redis":
+        return measure_redis(name, case, seconds)
+    table = BROADCAST_SERVERS if mode == "broadcast" else SERVERS
     port = free_port()
-    server = start_server(name, port, compress)
+    server = start_server(name, port, compress, table)
     loadgen = loadgen_path()
-    pin = ["taskset", "-c", "1"] if SERVERS[name][1] else ["taskset", "-c", "0,1"]
+    pin = ["taskset", "-c", "1"] if table[name][1] else ["taskset", "-c", "0,1"]
     try:
         if mode == "hold":
             time.sleep(0.5)
@@ -148,6 +217,9 @@ def measure(name, case, seconds):
             return {"bytes_per_connection": (after - before) * 1024 / connections}
         if mode == "latency":
             command = [loadgen, "latency", str(port), "/echo", str(connections), str(size), str(seconds)]
+        elif mode == "broadcast":
+            command = [loadgen, "broadcast", str(port), str(port), str(connections), str(size), str(inflight),
+                       str(seconds)]
         else:
             command = [loadgen, "echo", str(port), "/echo", str(connections), str(size), str(inflight), str(seconds)]
         if compress:
@@ -168,12 +240,13 @@ def main_value(case, result):
     key, _, mode, _, size, _, _ = case
     if mode == "hold":
         return result.get("bytes_per_connection")
-    if mode == "latency":
+    if mode in ("latency", "redis"):
         return result.get("p50_us")
     return result.get("mb_per_s") if size >= 65536 else result.get("rate")
 
 
-UNITS = {"hold": "bytes/connection (less is better)", "latency": "p50 us (less is better)"}
+UNITS = {"hold": "bytes/connection (less is better)", "latency": "p50 us (less is better)",
+         "redis": "p50 us (less is better)", "broadcast": "deliveries/s"}
 
 
 def unit(case):
@@ -181,16 +254,16 @@ def unit(case):
     return UNITS.get(mode, "MB/s" if size >= 65536 else "messages/s")
 
 
-def summarise(results, servers, cases):
+def summarise(results, servers_of, cases):
     medians = {}
     for case in cases:
-        for name in servers:
+        for name in servers_of(case):
             runs = [r for r in results if r["case"] == case[0] and r["server"] == name and "error" not in r]
             if not runs:
                 continue
             values = [main_value(case, r["result"]) for r in runs]
             entry = {"median": statistics.median(values), "runs": len(values)}
-            if case[2] == "latency":
+            if case[2] in ("latency", "redis", "broadcast"):
                 for p in ("p50_us", "p99_us", "p999_us"):
                     entry[p] = statistics.median(r["result"][p] for r in runs)
             if "server_cpu" in runs[0]["result"]:
@@ -206,40 +279,51 @@ def ratio(medians, case, name, reference):
     if not a or not b or not b["median"]:
         return None
     value = a["median"] / b["median"]
-    if case[2] in ("hold", "latency"):  # less is better: show how many times better
+    if case[2] in ("hold", "latency", "redis"):  # less is better: show how many times better
         value = b["median"] / a["median"] if a["median"] else None
     return value
 
 
-def markdown(medians, servers, cases, meta):
+def markdown(medians, servers_of, cases, meta):
     lines = [f"# Benchmark results, {meta['date']}", "",
              f"Machine: {meta['cpus']} CPUs ({meta['cpu_model']}), {meta['seconds']} s per measurement, "
              f"median of {meta['repeats']} runs. Servers pinned to CPU 0 and the load generator to CPU 1 "
              "(\"tether 2 threads\" and its load generator share both). Ratios: how many times better than "
-             "raw Beast (higher is better, also for latency and memory).", ""]
+             "the reference named in the column (higher is better, also for latency and memory).", ""]
     for case in cases:
-        lines += [f"## {case[1]}", "", f"| server | {unit(case)} | vs beast | vs epoll (limit) | server CPU | note |",
-                  "|---|---|---|---|---|---|"]
-        for name in servers:
+        first, second = REFERENCES.get(case[2], ("beast", "epoll (limit)"))
+        heads = f"| server | {unit(case)} | vs {first} |" + (f" vs {second} |" if second else "")
+        lines += [f"## {case[1]}", "", heads + " server CPU | note |",
+                  "|---|---|---|" + ("---|" if second else "") + "---|---|"]
+        for name in servers_of(case):
             entry = medians.get((case[0], name))
             if not entry:
-                lines.append(f"| {name} | failed | | | | |")
+                lines.append(f"| {name} | failed |" + (" |" if second else "") + " | | |")
                 continue
-            vs_beast = ratio(medians, case, name, "beast")
-            vs_limit = ratio(medians, case, name, "epoll (limit)")
+            ratios = [ratio(medians, case, name, r) for r in (first, second) if r]
             value = entry["median"]
             shown = f"{value:,.0f}" if value >= 100 else f"{value:,.1f}"
-            if case[2] == "latency":
+            if "p99_us" in entry:
                 shown = f"{entry['p50_us']:.0f} / {entry['p99_us']:.0f} / {entry['p999_us']:.0f} (p50/p99/p99.9)"
+                if case[2] == "broadcast":
+                    shown = f"{value:,.0f} (latency {shown})"
             cpu = f"{entry['server_cpu'] * 100:.0f} %" if "server_cpu" in entry else ""
             note = ""
             if case[6]:
                 note = "compressed" if entry.get("compressed") else "compression not negotiated"
-            lines.append(f"| {name} | {shown} | {vs_beast:.2f} | {vs_limit:.2f} | {cpu} | {note} |"
-                         if vs_beast is not None and vs_limit is not None else
-                         f"| {name} | {shown} | {'' if vs_beast is None else f'{vs_beast:.2f}'} | "
-                         f"{'' if vs_limit is None else f'{vs_limit:.2f}'} | {cpu} | {note} |")
+            cells = " | ".join("" if r is None else f"{r:.2f}" for r in ratios)
+            lines.append(f"| {name} | {shown} | {cells} | {cpu} | {note} |")
         lines.append("")
+    # Threads: the same Tether server with one event loop and with two.
+    rows = []
+    for case in cases:
+        one, two = medians.get((case[0], "tether")), medians.get((case[0], "tether 2 threads"))
+        if one and two and case[2] in ("echo", "broadcast"):
+            rows.append(f"| {case[1]} | {one['median']:,.0f} | {two['median']:,.0f} | {two['median'] / one['median']:.2f} |")
+    if rows:
+        lines += ["## Threads: 2 event loops / 1", "",
+                  "Both servers are Tether; the one with 2 loops and its load generator share the 2 CPUs.", "",
+                  "| case | 1 loop | 2 loops | ratio |", "|---|---|---|---|"] + rows + [""]
     return "\n".join(lines) + "\n"
 
 
@@ -323,19 +407,26 @@ def main():
                         help="keep the other cases' measurements from an earlier run of the same name")
     args = parser.parse_args()
     cases = [c for c in CASES if c[0] in args.cases.split(",")]
-    servers = [s for s in args.servers.split(",") if s in SERVERS]
-    missing = [s for s in servers if not (os.path.exists(SERVERS[s][0][0]) or SERVERS[s][0][0] in ("node",))]
+    selected = [s for s in args.servers.split(",") if s in SERVERS]
+    missing = [s for s in selected if not (os.path.exists(SERVERS[s][0][0]) or SERVERS[s][0][0] in ("node",))]
     for name in missing:
         print(f"bench/run: {name} is not built; skipped", file=sys.stderr)
-    servers = [s for s in servers if s not in missing]
+    selected = [s for s in selected if s not in missing]
+    if not os.path.exists(build_path("bench", "tether_broadcast")):
+        print("bench/run: tether_broadcast is not built (no hiredis); broadcast and Redis cases skipped",
+              file=sys.stderr)
+        cases = [c for c in cases if c[2] not in ("broadcast", "redis")]
+
+    def servers_of(case):
+        return servers_for(case, selected)
     os.makedirs(args.out, exist_ok=True)
 
     results = []
-    total = len(cases) * len(servers) * args.repeats
+    total = sum(len(servers_of(c)) for c in cases) * args.repeats
     step = 0
     for case in cases:
         for repeat in range(args.repeats):
-            for name in servers:
+            for name in servers_of(case):
                 step += 1
                 try:
                     result = measure(name, case, args.seconds)
@@ -354,19 +445,20 @@ def main():
         measured = {c[0] for c in cases}
         results = [r for r in earlier if r["case"] not in measured] + results
         cases = [c for c in CASES if any(r["case"] == c[0] for r in results)]
-        servers = [s for s in SERVERS if any(r["server"] == s for r in results)]
+        present = {r["server"] for r in results}
+        selected = [s for s in SERVERS if s in present]
 
     meta = {"date": args.name, "seconds": args.seconds, "repeats": args.repeats, "cpus": os.cpu_count(),
             "cpu_model": next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")),
                               "unknown")}
-    medians = summarise(results, servers, cases)
+    medians = summarise(results, servers_of, cases)
     with open(prefix + ".json", "w") as f:
         json.dump({"meta": meta, "measurements": results,
                    "medians": [{"case": k[0], "server": k[1], **v} for k, v in medians.items()]}, f, indent=1)
-    table = markdown(medians, servers, cases, meta)
+    table = markdown(medians, servers_of, cases, meta)
     with open(prefix + ".md", "w") as f:
         f.write(table)
-    written = plots(medians, servers, cases, prefix)
+    written = plots(medians, selected, cases, prefix)
     print(table)
     print("bench/run: wrote " + ", ".join([prefix + ".json", prefix + ".md"] + written))
     failed = [r for r in results if "error" in r]
