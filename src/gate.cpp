@@ -20,9 +20,14 @@ namespace {
 // fresh addresses from. IPv4 (also IPv4-mapped) counts per address.
 std::string address_key(std::string const& address) {
   in6_addr v6{};
-  if (address.find(':') == std::string::npos || ::inet_pton(AF_INET6, address.c_str(), &v6) != 1 ||
-      IN6_IS_ADDR_V4MAPPED(&v6))
-    return address;
+  if (address.find(':') == std::string::npos || ::inet_pton(AF_INET6, address.c_str(), &v6) != 1) return address;
+  if (IN6_IS_ADDR_V4MAPPED(&v6)) {
+    // A dual-stack listener's "::ffff:a.b.c.d" and a forwarded "a.b.c.d"
+    // are one client.
+    char text[INET_ADDRSTRLEN] = {};
+    ::inet_ntop(AF_INET, v6.s6_addr + 12, text, sizeof text);
+    return text;
+  }
   std::fill(std::begin(v6.s6_addr) + 8, std::end(v6.s6_addr), std::uint8_t{0});
   char text[INET6_ADDRSTRLEN] = {};
   ::inet_ntop(AF_INET6, &v6, text, sizeof text);
@@ -60,6 +65,19 @@ std::string to_text(address_bytes const& a) {
   else
     ::inet_ntop(AF_INET6, a.data(), text, sizeof text);
   return text;
+}
+
+// "1.2.3.4:5678" and "[2001:db8::1]:443", as some load balancers write
+// them; anything else comes back as it was.
+std::string_view without_port(std::string_view entry) {
+  if (entry.starts_with('[')) {
+    auto const close = entry.find(']');
+    return close == std::string_view::npos ? entry : entry.substr(0, close + 1);
+  }
+  auto const colon = entry.find(':');
+  if (colon != std::string_view::npos && entry.find(':', colon + 1) == std::string_view::npos)
+    return entry.substr(0, colon);
+  return entry;
 }
 
 std::string_view trimmed(std::string_view s) {
@@ -121,7 +139,8 @@ std::string gate::forwarded_client(std::string_view x_forwarded_for, std::string
     auto const comma = rest.rfind(',');
     auto const entry = trimmed(comma == std::string_view::npos ? rest : rest.substr(comma + 1));
     rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(0, comma);
-    auto const address = parse_address(entry);
+    auto address = parse_address(entry);
+    if (!address) address = parse_address(without_port(entry));
     if (!address) break;  // what a hop we do not trust wrote: stop believing
     client = to_text(*address);
     if (!trusts(client)) break;
@@ -171,10 +190,16 @@ admission gate::admit_address(std::string const& key, bool count_in_total, clock
 }
 
 void gate::leave(std::string const& address) {
-  auto const key = address_key(address);
+  {
+    std::lock_guard lock(mutex_);
+    --open_;
+  }
+  if (!address.empty()) leave_forwarded(address);
+}
+
+void gate::leave_forwarded(std::string const& client) {
+  auto const key = address_key(client);
   std::lock_guard lock(mutex_);
-  --open_;
-  if (address.empty()) return;
   auto it = open_per_address_.find(key);
   if (it != open_per_address_.end() && --it->second == 0) open_per_address_.erase(it);
 }

@@ -42,6 +42,9 @@ class gate {
   /// The per-address limits for the client that a trusted proxy's
   /// connection speaks for; once admitted, leave() takes `client`.
   admission admit_forwarded(std::string const& client, clock::time_point now = clock::now());
+  /// The connection goes on, now for another client (or none): the
+  /// per-address count of `client` only, not the total.
+  void leave_forwarded(std::string const& client);
 
   bool trusts(std::string_view address) const;
 

@@ -98,12 +98,8 @@ void hub::unsubscribe_all(websocket const& ws) {
 std::size_t hub::publish(std::string_view topic, std::string_view payload, message_kind kind) {
   if (kind == message_kind::text && !detail::is_valid_utf8(payload)) return 0;
   state_->published.fetch_add(1, std::memory_order_relaxed);
-  auto const count = state_->deliver(topic, payload, kind);
   std::shared_ptr<detail::hub_link> link;
-  {
-    std::lock_guard lock(state_->mutex);
-    link = state_->link;
-  }
+  auto const count = state_->deliver(topic, payload, kind, &link);
   // Other processes get it through the link; ours never come back (the
   // bridge drops its own), so each subscriber anywhere gets it once.
   if (link) link->forward(topic, payload, kind);
@@ -163,7 +159,8 @@ class message_forms {
 
 }  // namespace
 
-std::size_t hub::state::deliver(std::string_view topic, std::string_view payload, message_kind kind) {
+std::size_t hub::state::deliver(std::string_view topic, std::string_view payload, message_kind kind,
+                                std::shared_ptr<detail::hub_link>* link_out) {
   using format = detail::connection::publish_format;
   struct target {
     std::shared_ptr<detail::connection> handle;
@@ -179,6 +176,7 @@ std::size_t hub::state::deliver(std::string_view topic, std::string_view payload
   std::size_t count = 0;
   {
     std::lock_guard lock(mutex);
+    if (link_out) *link_out = link;
     auto const it = topics.find(topic);
     if (it != topics.end()) {
       auto& subscribers = it->second;

@@ -50,8 +50,10 @@ struct hub::state : std::enable_shared_from_this<hub::state> {
 
   /// Queues the message for this process's subscribers of `topic` and
   /// returns how many there were. The payload must already be valid for
-  /// its kind.
-  std::size_t deliver(std::string_view topic, std::string_view payload, message_kind kind);
+  /// its kind. With `link`, also hands back the link, taken under the same
+  /// lock.
+  std::size_t deliver(std::string_view topic, std::string_view payload, message_kind kind,
+                      std::shared_ptr<detail::hub_link>* link = nullptr);
 
   /// Attaches a link and tells it every topic there is; throws
   /// std::logic_error when the hub already has one.

@@ -21,6 +21,7 @@
 #include <openssl/rand.h>
 
 #include <algorithm>
+#include <tuple>
 #include <array>
 #include <atomic>
 #include <initializer_list>
@@ -102,13 +103,16 @@ constexpr std::size_t envelope_header = 1 + instance_id_size;
 
 // One TCP connection to Redis, for as long as it lasts.
 struct redis_connection {
-  explicit redis_connection(net::io_context& ctx) : socket(ctx), resolver(ctx), wake(ctx) {}
+  explicit redis_connection(net::io_context& ctx) : socket(ctx), resolver(ctx), wake(ctx) {
+    if (!reader) throw std::bad_alloc();
+  }
 
   tcp::socket socket;
   tcp::resolver resolver;
   net::steady_timer wake;  // the writer sleeps here until there is something to send
   std::unique_ptr<redisReader, reader_deleter> reader{redisReaderCreate()};
   clock_type::time_point last_heard = clock_type::now();
+  clock_type::time_point ping_sent_at{};
   bool ping_sent = false;
   bool connected = false;
   bool done = false;
@@ -137,6 +141,8 @@ class redis_bridge::impl final : public detail::hub_link, public std::enable_sha
     if (options_.host.empty()) throw std::invalid_argument("tether::redis_bridge: no host");
     if (options_.first_retry.count() <= 0 || options_.last_retry < options_.first_retry)
       throw std::invalid_argument("tether::redis_bridge: retries need 0 < first_retry <= last_retry");
+    if (options_.connect_timeout.count() <= 0)
+      throw std::invalid_argument("tether::redis_bridge: connect_timeout must be positive");
     if (options_.health_interval.count() <= 0)
       throw std::invalid_argument("tether::redis_bridge: health_interval must be positive");
     if (RAND_bytes(reinterpret_cast<unsigned char*>(id_.data()), static_cast<int>(id_.size())) != 1)
@@ -157,6 +163,7 @@ class redis_bridge::impl final : public detail::hub_link, public std::enable_sha
     {
       std::lock_guard lock(mutex_);
       closing_ = true;
+      accepting_ = false;
     }
     net::post(ctx_, [this] {
       stopping_ = true;
@@ -188,6 +195,10 @@ class redis_bridge::impl final : public detail::hub_link, public std::enable_sha
 
   // hub_link, from any publishing thread.
   void forward(std::string_view topic, std::string_view payload, message_kind kind) override {
+    if (!accepting_.load(std::memory_order_relaxed)) {  // no copy while Redis is away
+      lost_.fetch_add(1, std::memory_order_relaxed);
+      return;
+    }
     std::string channel = options_.channel_prefix;
     channel.append(topic);
     std::string envelope;
@@ -209,6 +220,8 @@ class redis_bridge::impl final : public detail::hub_link, public std::enable_sha
     redis_status s;
     {
       std::lock_guard lock(mutex_);
+      s.publishing = publisher_up_;
+      s.subscribed = subscriber_up_;
       s.connected = publisher_up_ && subscriber_up_;
       s.last_error = last_error_;
     }
@@ -237,53 +250,69 @@ class redis_bridge::impl final : public detail::hub_link, public std::enable_sha
     });
   }
 
-  void log(log_level level, std::string const& text) const {
-    if (options_.logger.enabled(level)) options_.logger.log(level, 0, where_ + ": " + text);
+  // A sink that throws must not take the bridge down with it.
+  void log(log_level level, std::string const& text) const noexcept {
+    try {
+      if (options_.logger.enabled(level)) options_.logger.log(level, 0, where_ + ": " + text);
+    } catch (...) {
+    }
   }
 
   // Connects, reconnects with backoff, and serves each connection, until
-  // the bridge stops.
+  // the bridge stops. Nothing but the stop ends it: an exception (a log
+  // sink that throws, memory) ends one connection, which is then retried.
   net::awaitable<void> keep_linked(role r) {
-    try {
-      auto delay = options_.first_retry;
-      bool failing = false;
-      std::minstd_rand jitter(std::random_device{}());
-      while (!stopping_) {
-        auto conn = std::make_shared<redis_connection>(ctx_);
+    auto delay = options_.first_retry;
+    bool failing = false;
+    std::minstd_rand jitter(std::random_device{}());
+    while (!stopping_) {
+      std::shared_ptr<redis_connection> conn;
+      bool was_up = false;
+      auto since = clock_type::now();
+      try {
+        conn = std::make_shared<redis_connection>(ctx_);
         current_[index(r)] = conn;
         co_await open(*conn);
-        if (stopping_) break;
-        if (!conn->done) {
+        if (!stopping_ && !conn->done) {
+          was_up = true;
           connects_.fetch_add(1, std::memory_order_relaxed);
+          begin(r);
           log(failing ? log_level::info : log_level::debug, std::string("connected (") + name(r) + ")");
           failing = false;
-          begin(r);
           net::co_spawn(ctx_, write_loop(conn, r), net::detached);
-          auto const since = clock_type::now();
+          since = clock_type::now();
           co_await read_loop(*conn, r);
-          end(r);
-          // A connection that lasted starts the backoff afresh; one that
-          // fails at once (a refused AUTH) keeps doubling it.
-          if (clock_type::now() - since >= std::chrono::seconds(1)) delay = options_.first_retry;
         }
-        current_[index(r)].reset();
-        if (stopping_) break;
-        auto const wait = delay + std::chrono::milliseconds(std::uniform_int_distribution<long>(
-                                      0, static_cast<long>(delay.count() / 4))(jitter));
-        {
-          std::lock_guard lock(mutex_);
-          last_error_ = conn->why;
-        }
-        log(failing ? log_level::debug : log_level::warning,
-            std::string(name(r)) + " connection: " + conn->why + "; next try in " + std::to_string(wait.count()) +
-                " ms; local delivery goes on");
-        failing = true;
+      } catch (std::exception const& e) {
+        // Also the cancellation at stop(); then the reason is not shown.
+        if (conn) conn->fail(std::string("unexpected failure: ") + e.what());
+      }
+      if (was_up) {
+        end(r);
+        // A connection that lasted starts the backoff afresh; one that
+        // fails at once (a refused command) keeps doubling it.
+        if (clock_type::now() - since >= std::chrono::seconds(1)) delay = options_.first_retry;
+      }
+      current_[index(r)].reset();
+      if (stopping_) break;
+      auto const wait = delay + std::chrono::milliseconds(std::uniform_int_distribution<long>(
+                                    0, static_cast<long>(delay.count() / 4))(jitter));
+      std::string const why = conn ? conn->why : "out of memory";
+      {
+        std::lock_guard lock(mutex_);
+        last_error_ = why;
+      }
+      log(failing ? log_level::debug : log_level::warning,
+          std::string(name(r)) + " connection: " + why + "; next try in " + std::to_string(wait.count()) +
+              " ms; local delivery goes on");
+      failing = true;
+      try {
         net::steady_timer pause(ctx_, wait);
         co_await pause.async_wait(use_tuple);
-        delay = std::min(delay * 2, options_.last_retry);
+      } catch (std::exception const&) {
+        // Cancelled: stopping_ is set.
       }
-    } catch (std::exception const&) {
-      // Cancelled while stopping: nothing is left to do.
+      delay = std::min(delay * 2, options_.last_retry);
     }
     current_[index(r)].reset();
   }
@@ -296,13 +325,24 @@ class redis_bridge::impl final : public detail::hub_link, public std::enable_sha
       if (ec) return;
       if (auto c = weak.lock(); c && !c->connected) c->fail("no connection within the connect timeout");
     });
-    auto [resolve_error, endpoints] =
-        co_await conn.resolver.async_resolve(options_.host, std::to_string(options_.port), use_tuple);
-    if (resolve_error) {
-      conn.fail("cannot resolve " + options_.host + ": " + resolve_error.message());
-      co_return;
+    error_code connect_error;
+    error_code not_literal;
+    auto const literal = net::ip::make_address(options_.host, not_literal);
+    if (!not_literal) {
+      // No resolver: getaddrinfo cannot be interrupted, and would hold up
+      // the bridge's destruction for as long as DNS takes.
+      tcp::endpoint const where(literal, options_.port);
+      std::tie(connect_error) = co_await conn.socket.async_connect(where, use_tuple);
+    } else {
+      std::string const service = std::to_string(options_.port);
+      auto [resolve_error, endpoints] = co_await conn.resolver.async_resolve(options_.host, service, use_tuple);
+      if (resolve_error) {
+        conn.fail("cannot resolve " + options_.host + ": " + resolve_error.message());
+        co_return;
+      }
+      if (conn.done) co_return;  // the timeout came first
+      std::tie(connect_error, std::ignore) = co_await net::async_connect(conn.socket, endpoints, use_tuple);
     }
-    auto [connect_error, peer] = co_await net::async_connect(conn.socket, endpoints, use_tuple);
     if (connect_error) {
       conn.fail(connect_error.message());  // a no-op after the timeout's own
       co_return;
@@ -311,7 +351,8 @@ class redis_bridge::impl final : public detail::hub_link, public std::enable_sha
     conn.socket.set_option(tcp::no_delay(true), ignored);
     // Bytes that TCP cannot get acknowledged for this long end the
     // connection, even while a write is blocked.
-    unsigned const user_timeout = static_cast<unsigned>(2 * options_.health_interval.count());
+    unsigned const user_timeout =
+        static_cast<unsigned>(std::min<long long>(2 * options_.health_interval.count(), 0x7fffffff));
     ::setsockopt(conn.socket.native_handle(), IPPROTO_TCP, TCP_USER_TIMEOUT, &user_timeout, sizeof user_timeout);
     // A PING proves the link before it counts as up: a Redis that wants a
     // password says so here, not at the first publish.
@@ -326,12 +367,19 @@ class redis_bridge::impl final : public detail::hub_link, public std::enable_sha
     for (int answers = options_.password.empty() ? 1 : 2; answers > 0; --answers) {
       auto reply = co_await read_reply(conn);
       if (conn.done) co_return;
+      bool const to_auth = answers == 2;
       if (reply->type == REDIS_REPLY_ERROR) {
-        bool const to_auth = answers == 2;
         conn.fail((to_auth ? "AUTH refused: " : "Redis answered ") + std::string(text_of(reply.get())));
         co_return;
       }
+      // Anything else is not Redis (a port that connected to itself
+      // echoes our own command back).
+      if (reply->type != REDIS_REPLY_STATUS || text_of(reply.get()) != (to_auth ? "OK" : "PONG")) {
+        conn.fail("the server on this port does not answer as Redis does");
+        co_return;
+      }
     }
+    conn.last_heard = clock_type::now();
     conn.connected = true;
     limit.cancel();
   }
@@ -357,7 +405,10 @@ class redis_bridge::impl final : public detail::hub_link, public std::enable_sha
         conn.fail(ec.message());
         co_return nullptr;
       }
-      redisReaderFeed(conn.reader.get(), buffer.data(), n);
+      if (redisReaderFeed(conn.reader.get(), buffer.data(), n) != REDIS_OK) {
+        conn.fail("cannot buffer Redis's reply");
+        co_return nullptr;
+      }
     }
   }
 
@@ -367,6 +418,7 @@ class redis_bridge::impl final : public detail::hub_link, public std::enable_sha
     std::lock_guard lock(mutex_);
     if (r == role::publisher) {
       publisher_up_ = true;
+      accepting_ = !closing_;
       return;
     }
     subscriber_up_ = true;
@@ -379,6 +431,7 @@ class redis_bridge::impl final : public detail::hub_link, public std::enable_sha
     std::lock_guard lock(mutex_);
     if (r == role::publisher) {
       publisher_up_ = false;
+      accepting_ = false;
       lost_.fetch_add(outgoing_count_, std::memory_order_relaxed);
       outgoing_.clear();
       outgoing_count_ = 0;
@@ -390,45 +443,51 @@ class redis_bridge::impl final : public detail::hub_link, public std::enable_sha
     channels_.store(0, std::memory_order_relaxed);
   }
 
-  // Writes what is queued for this role, and PINGs a quiet Redis.
+  // Writes what is queued for this role, and PINGs a quiet Redis. A batch
+  // taken from the queue and not written counts as lost, whatever ends it.
   net::awaitable<void> write_loop(std::shared_ptr<redis_connection> conn, role r) {
     static std::string const ping = command({"PING"});
     std::string batch;
     std::uint64_t count = 0;
-    while (!conn->done) {
-      {
-        std::lock_guard lock(mutex_);
-        if (r == role::publisher) {
-          batch.swap(outgoing_);
-          count = std::exchange(outgoing_count_, 0);
-        } else {
-          batch.swap(changes_);
+    try {
+      while (!conn->done) {
+        auto const now = clock_type::now();
+        if (conn->ping_sent && now - conn->ping_sent_at >= options_.health_interval) {
+          conn->fail("no answer to PING for " + std::to_string(options_.health_interval.count()) + " ms");
+          break;
         }
+        {
+          std::lock_guard lock(mutex_);
+          if (r == role::publisher) {
+            batch.swap(outgoing_);
+            count = std::exchange(outgoing_count_, 0);
+          } else {
+            batch.swap(changes_);
+          }
+        }
+        if (!conn->ping_sent && now - conn->last_heard >= options_.health_interval) {
+          batch.append(ping);
+          conn->ping_sent = true;
+          conn->ping_sent_at = now;
+        }
+        if (batch.empty()) {
+          conn->wake.expires_after(options_.health_interval / 2);
+          co_await conn->wake.async_wait(use_tuple);
+          continue;
+        }
+        auto [ec, n] = co_await net::async_write(conn->socket, net::buffer(batch), use_tuple);
+        if (ec) {
+          conn->fail(ec.message());
+          break;
+        }
+        if (r == role::publisher) forwarded_.fetch_add(count, std::memory_order_relaxed);
+        batch.clear();
+        count = 0;
       }
-      auto const quiet = clock_type::now() - conn->last_heard;
-      if (conn->ping_sent && quiet >= 2 * options_.health_interval) {
-        conn->fail("no answer to PING for " + std::to_string(2 * options_.health_interval.count()) + " ms");
-        break;
-      }
-      if (!conn->ping_sent && quiet >= options_.health_interval) {
-        batch.append(ping);
-        conn->ping_sent = true;
-      }
-      if (batch.empty()) {
-        conn->wake.expires_after(options_.health_interval / 2);
-        co_await conn->wake.async_wait(use_tuple);
-        continue;
-      }
-      auto [ec, n] = co_await net::async_write(conn->socket, net::buffer(batch), use_tuple);
-      if (ec) {
-        if (r == role::publisher) lost_.fetch_add(count, std::memory_order_relaxed);
-        conn->fail(ec.message());
-        break;
-      }
-      if (r == role::publisher) forwarded_.fetch_add(count, std::memory_order_relaxed);
-      batch.clear();
-      count = 0;
+    } catch (std::exception const& e) {
+      conn->fail(std::string("unexpected failure: ") + e.what());
     }
+    lost_.fetch_add(count, std::memory_order_relaxed);
   }
 
   net::awaitable<void> read_loop(redis_connection& conn, role r) {
@@ -441,7 +500,10 @@ class redis_bridge::impl final : public detail::hub_link, public std::enable_sha
       }
       conn.last_heard = clock_type::now();
       conn.ping_sent = false;
-      redisReaderFeed(conn.reader.get(), buffer.data(), n);
+      if (redisReaderFeed(conn.reader.get(), buffer.data(), n) != REDIS_OK) {
+        conn.fail("cannot buffer Redis's replies");
+        break;
+      }
       for (;;) {
         void* raw = nullptr;
         if (redisReaderGetReply(conn.reader.get(), &raw) != REDIS_OK) {
@@ -508,6 +570,7 @@ class redis_bridge::impl final : public detail::hub_link, public std::enable_sha
   std::array<bool, 2> wake_posted_{};
   std::string last_error_;
 
+  std::atomic<bool> accepting_{false};  // publisher_up_ && !closing_, read without the mutex
   std::atomic<std::size_t> channels_{0};
   std::atomic<std::uint64_t> forwarded_{0}, received_{0}, lost_{0}, connects_{0};
 
@@ -523,7 +586,12 @@ class redis_bridge::impl final : public detail::hub_link, public std::enable_sha
 redis_bridge::redis_bridge(hub& topics, redis_options options)
     : impl_(std::make_shared<impl>(topics.state_, std::move(options))) {
   topics.state_->attach(impl_);
-  impl_->start();
+  try {
+    impl_->start();
+  } catch (...) {
+    impl_->detach_from_hub();
+    throw;
+  }
 }
 
 redis_bridge::~redis_bridge() {

@@ -298,8 +298,10 @@ struct server::impl {
   }
 
   // A trusted proxy's request names its client: that is the remote the
-  // handlers see, and the first request of the connection puts the client
-  // through the per-address limits. False when they refuse it.
+  // handlers see, and the client the connection counts for in the
+  // per-address limits. A proxy that reuses its connection for another
+  // client's request moves the count to that client. False when the
+  // limits refuse it.
   bool admit_forwarded(session_state& state, http::request<http::string_body> const& req, request& r,
                        detail::admission& refused) {
     std::string forwarded;
@@ -309,7 +311,11 @@ struct server::impl {
       forwarded.append(field->value());
     }
     r.remote = {gate_.forwarded_client(forwarded, state.remote.address), 0};
-    if (!state.counted_as.empty()) return true;
+    if (state.counted_as == r.remote.address) return true;
+    if (!state.counted_as.empty()) {
+      gate_.leave_forwarded(state.counted_as);
+      state.counted_as.clear();
+    }
     auto const verdict = gate_.admit_forwarded(r.remote.address);
     if (verdict.what != detail::admission::verdict::admit) {
       refused = verdict;

@@ -14,6 +14,8 @@
 namespace tether {
 
 struct redis_options {
+  /// An address, or a name resolved on every connection (a resolution
+  /// cannot be interrupted: while DNS hangs, destroying the bridge waits).
   std::string host = "127.0.0.1";
   std::uint16_t port = 6379;
   std::string password{};  ///< sent with AUTH on every connection when set
@@ -26,9 +28,9 @@ struct redis_options {
   /// restarted together do not retry together.
   std::chrono::milliseconds first_retry = std::chrono::milliseconds(100);
   std::chrono::milliseconds last_retry = std::chrono::seconds(5);
-  /// A connection that heard nothing for this long sends a PING; one that
-  /// stays silent as long again, or cannot get its bytes acknowledged by
-  /// TCP for twice this long, counts as lost.
+  /// A connection that heard nothing for this long sends a PING; no answer
+  /// within as long again, or bytes that TCP cannot get acknowledged for
+  /// twice this long, and it counts as lost.
   std::chrono::milliseconds health_interval = std::chrono::seconds(5);
   /// Publishes waiting to be written to Redis, in bytes; past it new ones
   /// are not forwarded (they count as lost).
@@ -39,6 +41,8 @@ struct redis_options {
 /// A snapshot; the counters only grow.
 struct redis_status {
   bool connected = false;       ///< both connections to Redis are up
+  bool publishing = false;      ///< the one that forwards this instance's publishes is up
+  bool subscribed = false;      ///< the one that receives other instances' messages is up
   std::size_t channels = 0;     ///< channels Redis has confirmed we receive
   std::uint64_t forwarded = 0;  ///< local publishes written to Redis
   std::uint64_t received = 0;   ///< other instances' messages handed to the local hub

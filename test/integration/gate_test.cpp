@@ -108,7 +108,7 @@ BOOST_AUTO_TEST_CASE(behind_a_trusted_proxy_the_forwarded_client_is_the_remote_a
     BOOST_TEST(whoami(untrusting, "203.0.113.7") == "127.0.0.1");  // anyone can write the header
   }
   running_server server(app, {.max_connections_per_ip = 1, .trusted_proxies = {"127.0.0.1"}});
-  BOOST_TEST(whoami(server, "198.51.100.1, 203.0.113.7") == "203.0.113.7");
+  BOOST_TEST(whoami(server, "198.51.100.1, 203.0.113.9") == "203.0.113.9");
 
   // Many clients through one proxy address: each counts on its own.
   auto const upgrade = [](std::string const& client) {
@@ -127,4 +127,14 @@ BOOST_AUTO_TEST_CASE(behind_a_trusted_proxy_the_forwarded_client_is_the_remote_a
   raw_client other(server.port(), "", false);
   other.send_raw(upgrade("203.0.113.8"));
   BOOST_TEST(other.read_http_head().rfind("HTTP/1.1 101", 0) == 0u);
+
+  // A proxy reuses a kept-alive connection for another client's request:
+  // the count moves to that client, who is over its limit.
+  raw_client pooled(server.port(), "", false);
+  pooled.send_raw("GET /whoami HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Forwarded-For: 198.51.100.5\r\n\r\n");
+  auto const head = pooled.read_http_head();
+  BOOST_TEST(head.rfind("HTTP/1.1 200", 0) == 0u, head);
+  BOOST_TEST(pooled.read_exact(12) == "198.51.100.5");
+  pooled.send_raw(upgrade("203.0.113.7"));
+  BOOST_TEST(pooled.read_http_head().rfind("HTTP/1.1 503", 0) == 0u);
 }

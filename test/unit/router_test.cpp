@@ -350,6 +350,8 @@ BOOST_AUTO_TEST_CASE(the_client_is_the_last_forwarded_address_that_is_not_truste
   BOOST_TEST(gate.forwarded_client("garbage, 203.0.113.7", "127.0.0.1") == "203.0.113.7");
   BOOST_TEST(gate.forwarded_client("  2001:DB8::7 ", "127.0.0.1") == "2001:db8::7");
   BOOST_TEST(gate.forwarded_client("[2001:db8::7]", "127.0.0.1") == "2001:db8::7");
+  BOOST_TEST(gate.forwarded_client("203.0.113.7:5678", "127.0.0.1") == "203.0.113.7");  // some balancers add ports
+  BOOST_TEST(gate.forwarded_client("[2001:db8::7]:443", "127.0.0.1") == "2001:db8::7");
   BOOST_TEST(gate.forwarded_client("::ffff:198.51.100.2", "127.0.0.1") == "198.51.100.2");
   BOOST_TEST(gate.forwarded_client("", "127.0.0.1") == "127.0.0.1");
   BOOST_TEST(gate.forwarded_client("unknown", "127.0.0.1") == "127.0.0.1");
@@ -375,7 +377,14 @@ BOOST_AUTO_TEST_CASE(a_trusted_proxy_counts_in_the_total_and_its_clients_per_add
   BOOST_TEST((gate.admit({"127.0.0.1", 4}).what == verdict::over_capacity));  // the total holds
   gate.leave("203.0.113.7");
   BOOST_TEST((gate.admit_forwarded("203.0.113.7").what == verdict::admit));
+  gate.leave_forwarded("203.0.113.7");  // its connection now speaks for another client
+  BOOST_TEST((gate.admit_forwarded("203.0.113.7").what == verdict::admit));
   BOOST_TEST(!gate.admit({"192.0.2.1", 5}).proxied);
+  // A dual-stack listener's mapped address and a forwarded one are one client.
+  BOOST_TEST((gate.admit({"::ffff:192.0.2.9", 6}).what == verdict::over_capacity));  // the total: 3
+  gate.leave("");
+  BOOST_TEST((gate.admit({"::ffff:192.0.2.9", 7}).what == verdict::admit));
+  BOOST_TEST((gate.admit_forwarded("192.0.2.9").what == verdict::over_capacity));
 }
 
 BOOST_AUTO_TEST_SUITE_END()
