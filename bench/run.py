@@ -318,7 +318,7 @@ def markdown(medians, servers_of, cases, meta):
     rows = []
     for case in cases:
         one, two = medians.get((case[0], "tether")), medians.get((case[0], "tether 2 threads"))
-        if one and two and case[2] in ("echo", "broadcast"):
+        if one and two and one["median"] and case[2] in ("echo", "broadcast"):
             rows.append(f"| {case[1]} | {one['median']:,.0f} | {two['median']:,.0f} | {two['median'] / one['median']:.2f} |")
     if rows:
         lines += ["## Threads: 2 event loops / 1", "",
@@ -416,6 +416,15 @@ def main():
         print("bench/run: tether_broadcast is not built (no hiredis); broadcast and Redis cases skipped",
               file=sys.stderr)
         cases = [c for c in cases if c[2] not in ("broadcast", "redis")]
+
+    # Each connection is a descriptor in the server and in the load generator.
+    import resource
+    descriptors = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    too_many = [c for c in cases if c[3] + 100 > descriptors]
+    for case in too_many:
+        print(f"bench/run: {case[0]} needs {case[3] + 100} descriptors, the limit is {descriptors}; skipped",
+              file=sys.stderr)
+    cases = [c for c in cases if c not in too_many]
 
     def servers_of(case):
         return servers_for(case, selected)

@@ -4,7 +4,9 @@
 // Rooms are topics of a tether::hub; with --redis, several instances
 // share them (scripts/chat-cluster runs two behind nginx).
 //   03_chat_rooms [--port N] [--name NAME] [--redis HOST:PORT] [--origin URL]...
-//                 [--trust-proxy ADDRESS]... [--stop-after SECONDS] [--debug]
+//                 [--trust-proxy ADDRESS]... [--token-secret TEXT] [--stop-after SECONDS] [--debug]
+// Instances behind one load balancer need the same --token-secret: the
+// admin page may come from one and its socket go to another.
 #include <tether/tether.hpp>
 
 #include <boost/asio/co_spawn.hpp>
@@ -35,7 +37,7 @@ constexpr char chat_page[] = R"html(<!doctype html>
 <div id="log"></div>
 <script>
 const log = (line) => { document.getElementById('log').textContent += line + '\n'; };
-let ws, retry = 500;
+let ws, retry = 500, failures = 0;
 // 1001 is a server going away (a restart); 1006 a lost connection; 1012
 // and 1013 ask to come back later. Behind a load balancer the next try
 // reaches another instance.
@@ -44,13 +46,16 @@ const open = (room, name, again) => {
   ws = new WebSocket(`ws://${location.host}/rooms/${room}?name=${name}`);
   ws.onopen = () => {
     retry = 500;
+    failures = 0;
     document.getElementById('say').hidden = false;
     log((again ? 'rejoined ' : 'joined ') + decodeURIComponent(room));
   };
   ws.onmessage = (e) => log(e.data);
   ws.onclose = (e) => {
     document.getElementById('say').hidden = true;
-    if (!comes_back(e.code)) { log(`closed (${e.code})`); return; }
+    // A refusal (a wrong origin, say) also looks like 1006: give up after
+    // five tries in a row that never opened.
+    if (!comes_back(e.code) || (!e.wasClean && ++failures > 5)) { log(`closed (${e.code})`); return; }
     log(`closed (${e.code}), reconnecting`);
     setTimeout(() => open(room, name, true), retry * (1 + Math.random() / 4));
     retry = Math.min(retry * 2, 8000);
@@ -58,6 +63,7 @@ const open = (room, name, again) => {
 };
 document.getElementById('join').onsubmit = (e) => {
   e.preventDefault();
+  if (ws) { ws.onclose = null; ws.close(); }
   const room = encodeURIComponent(document.getElementById('room').value);
   const name = encodeURIComponent(document.getElementById('name').value);
   open(room, name, false);
@@ -90,7 +96,14 @@ struct rooms {
 
 net::awaitable<void> chat(rooms& all, tether::websocket& ws, tether::request const& req) {
   std::string const room(req.param("room"));
-  std::string const name = req.query_value("name").value_or("guest").substr(0, 32);
+  std::string name = req.query_value("name").value_or("guest");
+  // At most 32 bytes, cut between characters: half a character would make
+  // every message of this member invalid UTF-8, which the hub refuses.
+  if (name.size() > 32) {
+    std::size_t cut = 32;
+    while (cut > 0 && (static_cast<unsigned char>(name[cut]) & 0xC0) == 0x80) --cut;
+    name.resize(cut);
+  }
   // Subscribed before the welcome: nothing said after it is missed.
   all.topics.subscribe(ws, rooms::topic_of(room));
   all.topics.subscribe(ws, "announcements");
@@ -144,6 +157,7 @@ int main(int argc, char** argv) {
   int stop_after = 0;
   std::string instance = "tether";
   std::string redis;
+  std::string secret;
   std::vector<std::string> origins;
   for (int i = 1; i < argc; ++i) {
     std::string const arg = argv[i];
@@ -152,12 +166,13 @@ int main(int argc, char** argv) {
     else if (arg == "--redis" && i + 1 < argc) redis = argv[++i];
     else if (arg == "--origin" && i + 1 < argc) origins.emplace_back(argv[++i]);
     else if (arg == "--trust-proxy" && i + 1 < argc) options.trusted_proxies.emplace_back(argv[++i]);
+    else if (arg == "--token-secret" && i + 1 < argc) secret = argv[++i];
     else if (arg == "--stop-after" && i + 1 < argc) stop_after = std::atoi(argv[++i]);
     else if (arg == "--debug") options.logger = tether::logger(tether::log_level::debug);
     else {
       std::fprintf(stderr,
                    "usage: %s [--port N] [--name NAME] [--redis HOST:PORT] [--origin URL]... [--trust-proxy ADDRESS]...\n"
-                   "          [--stop-after SECONDS] [--debug]\n",
+                   "          [--token-secret TEXT] [--stop-after SECONDS] [--debug]\n",
                    argv[0]);
       return 2;
     }
@@ -177,8 +192,10 @@ int main(int argc, char** argv) {
     bridge.emplace(topics, link);
   }
   rooms all{topics, instance, {}};
-  // A fresh secret per run: tokens from an earlier run stop working.
-  auto tokens = std::make_shared<tether::url_token const>(tether::url_token::with_random_secret());
+  // Without a secret, a fresh one per run: tokens from an earlier run stop
+  // working.
+  auto tokens = std::make_shared<tether::url_token const>(secret.empty() ? tether::url_token::with_random_secret()
+                                                                         : tether::url_token(secret));
   tether::router app;
   app.get("/", [](tether::request const&) { return tether::response::html(chat_page); });
   app.get("/admin", [tokens](tether::request const&) {
@@ -209,6 +226,9 @@ int main(int argc, char** argv) {
       });
     }
     int const status = server.run_until_signal();
+    // No message from Redis may reach a connection while the server's
+    // loops are destroyed.
+    bridge.reset();
     running = false;
     if (stopper.joinable()) stopper.join();
     return status;

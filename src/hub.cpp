@@ -131,8 +131,8 @@ class message_forms {
   std::shared_ptr<std::string const> const& plain() const { return plain_; }
   std::size_t header_size() const { return header_size_; }
 
-  std::shared_ptr<std::string const> const& compressed(detail::connection::publish_format const& f,
-                                                       std::atomic<std::uint64_t>& compressions) {
+  std::shared_ptr<std::string const> compressed(detail::connection::publish_format const& f,
+                                                std::atomic<std::uint64_t>& compressions) {
     if (payload_.size() < f.threshold) return plain_;
     for (auto const& v : compressed_)
       if (v.window_bits == f.window_bits && v.mem_level == f.mem_level && v.level == f.level) return v.frame;

@@ -41,5 +41,7 @@ int main(int argc, char** argv) {
     while (auto msg = co_await ws.read()) topics.publish("all", msg->payload, msg->kind);
   });
   tether::server server(app, options);
-  return server.run_until_signal();
+  int const status = server.run_until_signal();
+  bridge.reset();  // before the server's loops go
+  return status;
 }

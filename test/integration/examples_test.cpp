@@ -160,9 +160,14 @@ class nginx_proxy {
     std::ifstream in(env("TETHER_TEST_DIR") + "/../example/nginx/chat_cluster.conf");
     std::string conf((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
     BOOST_REQUIRE_MESSAGE(!conf.empty(), "example/nginx/chat_cluster.conf is missing");
-    for (auto [from, to] : {std::pair{"8090", port}, std::pair{"8091", first}, std::pair{"8092", second}})
-      for (auto at = conf.find(from); at != std::string::npos; at = conf.find(from, at))
-        conf.replace(at, 4, std::to_string(to));
+    // Whole "127.0.0.1:PORT" tokens, each searched for after its own
+    // replacement: a new port never matches an old one.
+    for (auto [from, to] : {std::pair{"127.0.0.1:8090", port}, std::pair{"127.0.0.1:8091", first},
+                            std::pair{"127.0.0.1:8092", second}}) {
+      std::string const replacement = "127.0.0.1:" + std::to_string(to);
+      for (auto at = conf.find(from); at != std::string::npos; at = conf.find(from, at + replacement.size()))
+        conf.replace(at, std::string_view(from).size(), replacement);
+    }
     std::filesystem::create_directories(dir_ / "temp");
     std::ofstream(dir_ / "nginx.conf") << conf;
     process_.emplace(std::vector<std::string>{"/usr/sbin/nginx", "-p", dir_.string(), "-e", "stderr", "-c",
