@@ -183,6 +183,17 @@ static void flush_out(conn_t *c) {
   }
 }
 
+/* One recv into c->in, grown first; 0 when there is nothing more to read
+ * now. A connection the server closed ends the run. */
+static ssize_t receive_some(conn_t *c) {
+  if (c->in_cap - c->in_len < 65536) { c->in_cap *= 2; c->in = realloc(c->in, c->in_cap); }
+  ssize_t r = recv(c->fd, c->in + c->in_len, c->in_cap - c->in_len, 0);
+  if (r < 0) { if (errno == EAGAIN) return 0; die("recv"); }
+  if (r == 0) { fprintf(stderr, "the server closed a connection\n"); exit(1); }
+  c->in_len += r;
+  return r;
+}
+
 static void bad_echo(int opcode, size_t len) {
   fprintf(stderr, "bad echo (opcode %d, %zu bytes)\n", opcode, len);
   exit(1);
@@ -269,12 +280,7 @@ static void send_numbered(conn_t *pub, long seq) {
  * every subscriber has. */
 static void read_numbered(subscriber_t *s, long base, long *complete_upto, long subscribers, long *deliveries) {
   conn_t *c = &s->c;
-  for (;;) {
-    if (c->in_cap - c->in_len < 65536) { c->in_cap *= 2; c->in = realloc(c->in, c->in_cap); }
-    ssize_t r = recv(c->fd, c->in + c->in_len, c->in_cap - c->in_len, 0);
-    if (r < 0) { if (errno == EAGAIN) break; die("recv"); }
-    if (r == 0) { fprintf(stderr, "server closed a subscriber\n"); exit(1); }
-    c->in_len += r;
+  while (receive_some(c)) {
   }
   size_t pos = 0;
   for (;;) {
@@ -476,12 +482,7 @@ int main(int argc, char **argv) {
     int k = epoll_wait(ep, evs, 256, 100);
     for (int i = 0; i < k; ++i) {
       conn_t *c = evs[i].data.ptr;
-      for (;;) {
-        if (c->in_cap - c->in_len < 65536) { c->in_cap *= 2; c->in = realloc(c->in, c->in_cap); }
-        ssize_t r = recv(c->fd, c->in + c->in_len, c->in_cap - c->in_len, 0);
-        if (r < 0) { if (errno == EAGAIN) break; die("recv"); }
-        if (r == 0) { fprintf(stderr, "server closed the connection\n"); exit(1); }
-        c->in_len += r;
+      while (receive_some(c)) {
         long d = parse_echoes(c);
         total += d;
         if (d) {

@@ -67,7 +67,9 @@ class redis_bridge {
  public:
   /// Starts connecting at once and returns. One bridge per hub: a second
   /// throws std::logic_error. The hub and the bridge may be destroyed in
-  /// either order.
+  /// either order, but the bridge before a server whose connections
+  /// subscribe to the hub: what it receives is published there, and
+  /// publishing must stop first (hub.hpp).
   explicit redis_bridge(hub& topics, redis_options options = {});
   ~redis_bridge();
   redis_bridge(redis_bridge const&) = delete;
