@@ -97,6 +97,32 @@ static void fill_text(char *p, size_t n) {
   }
 }
 
+/* Writes a masked frame's header for `size` payload bytes (FIN set, RSV1
+ * for a compressed message) and returns its length; the key follows. */
+static const unsigned char mask_key[4] = {0x37, 0xfa, 0x21, 0x3d};
+static size_t put_header(char *out, int opcode, int rsv1, size_t size) {
+  size_t h = 2;
+  out[0] = (char)(0x80 | (rsv1 ? 0x40 : 0) | opcode);
+  if (size < 126) { out[1] = (char)(0x80 | size); }
+  else if (size <= 0xFFFF) { out[1] = (char)(0x80 | 126); out[2] = size >> 8; out[3] = size; h = 4; }
+  else { out[1] = (char)(0x80 | 127); for (int i = 0; i < 8; ++i) out[2 + i] = (char)((unsigned long long)size >> (56 - 8 * i)); h = 10; }
+  memcpy(out + h, mask_key, 4);
+  return h + 4;
+}
+
+/* The length of the whole frame at `p` (header in `*header`, payload in
+ * `*len`), or 0 while it has not all arrived. */
+static size_t frame_at(const unsigned char *p, size_t avail, size_t *header, size_t *len) {
+  if (avail < 2) return 0;
+  size_t n = p[1] & 0x7F, h = 2;
+  if (n == 126) { if (avail < 4) return 0; n = (p[2] << 8) | p[3]; h = 4; }
+  else if (n == 127) { if (avail < 10) return 0; n = 0; for (int i = 0; i < 8; ++i) n = (n << 8) | p[2 + i]; h = 10; }
+  if (avail < h + n) return 0;
+  *header = h;
+  *len = n;
+  return h + n;
+}
+
 static void build_frame(void) {
   expect = malloc(msg_size + 1);
   fill_text(expect, msg_size);
@@ -117,15 +143,9 @@ static void build_frame(void) {
     inflateInit2(&inflater, -15);
     inflated = malloc(msg_size + 1);
   }
-  size_t h = 2;
   frame = malloc(size + 14);
-  frame[0] = (char)(compressed ? 0xC1 : 0x81);
-  if (size < 126) { frame[1] = (char)(0x80 | size); }
-  else if (size <= 0xFFFF) { frame[1] = (char)(0x80 | 126); frame[2] = size >> 8; frame[3] = size; h = 4; }
-  else { frame[1] = (char)(0x80 | 127); for (int i = 0; i < 8; ++i) frame[2 + i] = (char)((unsigned long long)size >> (56 - 8 * i)); h = 10; }
-  unsigned char key[4] = {0x37, 0xfa, 0x21, 0x3d};
-  memcpy(frame + h, key, 4); h += 4;
-  for (size_t i = 0; i < size; ++i) frame[h + i] = payload[i] ^ key[i % 4];
+  size_t h = put_header(frame, 1, compressed, size);
+  for (size_t i = 0; i < size; ++i) frame[h + i] = payload[i] ^ mask_key[i % 4];
   frame_len = h + size;
   free(packed);
 }
@@ -204,13 +224,9 @@ static void bad_echo(int opcode, size_t len) {
 static long parse_echoes(conn_t *c) {
   long done = 0; size_t pos = 0;
   for (;;) {
-    size_t avail = c->in_len - pos;
-    if (avail < 2) break;
     unsigned char *p = (unsigned char *)c->in + pos;
-    size_t len = p[1] & 0x7F, h = 2;
-    if (len == 126) { if (avail < 4) break; len = (p[2] << 8) | p[3]; h = 4; }
-    else if (len == 127) { if (avail < 10) break; len = 0; for (int i = 0; i < 8; ++i) len = (len << 8) | p[2 + i]; h = 10; }
-    if (avail < h + len) break;
+    size_t h, len;
+    if (!frame_at(p, c->in_len - pos, &h, &len)) break;
     int opcode = p[0] & 0x0F, fin = (p[0] & 0x80) != 0;
     if (opcode >= 8) { pos += h + len; continue; } /* control frames (pings) are not echoes */
     if (opcode == 1) { c->msg_offset = 0; c->gathered_len = 0; c->msg_compressed = (p[0] & 0x40) != 0; }
@@ -251,25 +267,17 @@ typedef struct {
 } subscriber_t;
 
 static void send_numbered(conn_t *pub, long seq) {
-  char *payload = malloc(msg_size);
-  memset(payload, 'x', msg_size);
+  if (msg_size > 0xFFFF) { fprintf(stderr, "broadcast: SIZE up to 65535\n"); exit(2); }
+  while (pub->out_len + 14 + msg_size > pub->out_cap) { pub->out_cap = pub->out_cap ? pub->out_cap * 2 : 65536; pub->out = realloc(pub->out, pub->out_cap); }
+  char *frame_out = pub->out + pub->out_len;
+  size_t h = put_header(frame_out, 1, 0, msg_size);
+  char *payload = frame_out + h;
   char digits[24];
   snprintf(digits, sizeof digits, "%016ld", seq % 10000000000000000L);
   memcpy(payload, digits, 16);
-  size_t h = 2;
-  char head[14];
-  head[0] = (char)0x81;
-  if (msg_size < 126) { head[1] = (char)(0x80 | msg_size); }
-  else if (msg_size <= 0xFFFF) { head[1] = (char)(0x80 | 126); head[2] = msg_size >> 8; head[3] = msg_size; h = 4; }
-  else { fprintf(stderr, "broadcast: SIZE up to 65535\n"); exit(2); }
-  unsigned char key[4] = {0x11, 0x22, 0x33, 0x44};
-  memcpy(head + h, key, 4); h += 4;
-  for (size_t i = 0; i < msg_size; ++i) payload[i] ^= key[i % 4];
-  while (pub->out_len + h + msg_size > pub->out_cap) { pub->out_cap = pub->out_cap ? pub->out_cap * 2 : 65536; pub->out = realloc(pub->out, pub->out_cap); }
-  memcpy(pub->out + pub->out_len, head, h);
-  memcpy(pub->out + pub->out_len + h, payload, msg_size);
+  memset(payload + 16, 'x', msg_size - 16);
+  for (size_t i = 0; i < msg_size; ++i) payload[i] ^= mask_key[i % 4];
   pub->out_len += h + msg_size;
-  free(payload);
   published_at[seq % RING] = now();
   flush_out(pub);
 }
@@ -284,13 +292,9 @@ static void read_numbered(subscriber_t *s, long base, long *complete_upto, long 
   }
   size_t pos = 0;
   for (;;) {
-    size_t avail = c->in_len - pos;
-    if (avail < 2) break;
     unsigned char *p = (unsigned char *)c->in + pos;
-    size_t len = p[1] & 0x7F, h = 2;
-    if (len == 126) { if (avail < 4) break; len = (p[2] << 8) | p[3]; h = 4; }
-    else if (len == 127) { fprintf(stderr, "broadcast: unexpected 64-bit length\n"); exit(1); }
-    if (avail < h + len) break;
+    size_t h, len;
+    if (!frame_at(p, c->in_len - pos, &h, &len)) break;
     int opcode = p[0] & 0x0F;
     pos += h + len;
     if (opcode >= 8) continue; /* pings */

@@ -42,8 +42,8 @@ namespace {
 
 constexpr auto use_tuple = net::as_tuple(net::use_awaitable);
 
-// The RESP encoding of one command, by hiredis.
-std::string command(std::initializer_list<std::string_view> words) {
+// Appends the RESP encoding of one command, by hiredis.
+void append_command(std::string& out, std::vector<std::string_view> const& words) {
   std::vector<char const*> argv;
   std::vector<std::size_t> lengths;
   for (auto w : words) {
@@ -53,8 +53,13 @@ std::string command(std::initializer_list<std::string_view> words) {
   char* formatted = nullptr;
   int const size = redisFormatCommandArgv(&formatted, static_cast<int>(argv.size()), argv.data(), lengths.data());
   if (size < 0) throw std::bad_alloc();
-  std::string out(formatted, static_cast<std::size_t>(size));
+  out.append(formatted, static_cast<std::size_t>(size));
   redisFreeCommand(formatted);
+}
+
+std::string command(std::initializer_list<std::string_view> words) {
+  std::string out;
+  append_command(out, words);
   return out;
 }
 
@@ -62,22 +67,12 @@ std::string command(std::initializer_list<std::string_view> words) {
 void append_channel_commands(std::string& out, std::string_view verb, std::string const& prefix,
                              std::vector<std::string_view> const& topics) {
   for (std::size_t first = 0; first < topics.size(); first += 1024) {
-    std::vector<std::string> channels;
-    std::vector<char const*> argv{verb.data()};
-    std::vector<std::size_t> lengths{verb.size()};
     auto const last = std::min(topics.size(), first + 1024);
+    std::vector<std::string> channels;
     channels.reserve(last - first);
-    for (auto i = first; i < last; ++i) {
-      auto& channel = channels.emplace_back(prefix);
-      channel.append(topics[i]);
-      argv.push_back(channel.data());
-      lengths.push_back(channel.size());
-    }
-    char* formatted = nullptr;
-    int const size = redisFormatCommandArgv(&formatted, static_cast<int>(argv.size()), argv.data(), lengths.data());
-    if (size < 0) throw std::bad_alloc();
-    out.append(formatted, static_cast<std::size_t>(size));
-    redisFreeCommand(formatted);
+    std::vector<std::string_view> words{verb};
+    for (auto i = first; i < last; ++i) words.push_back(channels.emplace_back(prefix).append(topics[i]));
+    append_command(out, words);
   }
 }
 
