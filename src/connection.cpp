@@ -49,6 +49,16 @@ struct exact_allocator {
   bool operator==(exact_allocator<U> const&) const noexcept { return true; }
 };
 
+// Inflating runs at about 70 MB/s of output on a maximal-ratio message:
+// past this much in one turn of the loop, the rest of what was read waits
+// for the next turn, so that other connections are served in between.
+constexpr std::size_t inflate_budget_per_turn = 1024 * 1024;
+
+// Pongs waiting to be written: each ping gets its own answer up to this
+// many, then the newest ping's answer replaces the last one, so that a
+// ping flood against a peer that does not read stays flat in memory.
+constexpr std::size_t max_waiting_pongs = 32;
+
 // What one stored message counts against max_read_queue: a flood of empty
 // messages must fill it too.
 std::size_t inbox_cost(message const& msg) noexcept { return msg.payload.size() + sizeof(message); }
@@ -147,14 +157,15 @@ void connection::await_readable() {
   // if the application no longer reads messages.
   bool const closing = close_sent_ || close_received_ || failing_;
   if (!closing && inbox_bytes_ >= config_.options.max_read_queue) {
-    paused_ = true;  // read() resumes us; keep-alive checks wait meanwhile
+    // read() resumes us. Keep-alive checks go on: a peer must not be able
+    // to stall a connection forever by filling it.
+    paused_ = true;
     return;
   }
-  if (paused_) {
-    paused_ = false;
-    last_received_ = clock::now();  // the silence was ours, not the peer's
-    ping_outstanding_ = false;
-    arm_watchdog();
+  paused_ = false;
+  if (deferred_) {
+    post_pump();  // input set aside is parsed before the socket is read again
+    return;
   }
   read_armed_ = true;
   if (polled_) {
@@ -177,7 +188,10 @@ void connection::post_pump() {
   net::post(executor_, net::bind_allocator(exact_allocator<void>(), [hold = pump_hold{shared_from_this()}]() mutable {
     auto const self = std::exchange(hold.self, nullptr);
     self->pump_posted_ = false;
-    if (self->read_armed_) self->on_readable({});
+    if (self->deferred_)
+      self->resume_parsing();
+    else if (self->read_armed_)
+      self->on_readable({});
   }));
 }
 
@@ -241,40 +255,75 @@ void connection::on_readable(error_code ec) {
 }
 
 void connection::consume(std::span<char> bytes) {
-  if (!header_tail_.empty()) {
+  inflated_at_turn_start_ = reader_.inflated_total();
+  if (!unparsed_.empty()) {
     // Complete the split header from the new bytes; a header needs at most
     // max_header_size more, so only those are copied.
-    std::size_t const old = header_tail_.size();
-    header_tail_.append(bytes.data(), std::min(bytes.size(), max_header_size));
+    std::size_t const old = unparsed_.size();
+    unparsed_.append(bytes.data(), std::min(bytes.size(), max_header_size));
     std::size_t used = 0;
-    bool const go_on = consume_frames({header_tail_.data(), header_tail_.size()}, used);
+    auto const stop = consume_frames({unparsed_.data(), unparsed_.size()}, used);
     if (used < old) {
-      header_tail_.erase(0, used);  // still incomplete: every new byte was taken
+      unparsed_.erase(0, used);  // still incomplete: every new byte was taken
+      note_message_progress();
       notify_reader();
       return;
     }
-    header_tail_.clear();
+    unparsed_.clear();
     bytes = bytes.subspan(used - old);
-    if (!go_on) {
+    if (stop != parse_stop::need_more) {
+      set_aside(stop, bytes);
       notify_reader();
       return;
     }
   }
   std::size_t used = 0;
-  if (consume_frames(bytes, used) && used < bytes.size())
-    header_tail_.assign(bytes.data() + used, bytes.size() - used);
+  auto const stop = consume_frames(bytes, used);
+  set_aside(stop, bytes.subspan(used));
   notify_reader();
 }
 
-// Returns false when the stream must not be parsed further (close or failure).
-bool connection::consume_frames(std::span<char> bytes, std::size_t& used) {
+// Keeps what consume_frames() left: a header tail to complete, or input to
+// parse in a later turn (await_readable() schedules it).
+void connection::set_aside(parse_stop why, std::span<char const> rest) {
+  if (why == parse_stop::ended) return;  // data after a close or failure is ignored
+  unparsed_.assign(rest.data(), rest.size());
+  deferred_ = why != parse_stop::need_more && !rest.empty();
+  note_message_progress();
+}
+
+void connection::resume_parsing() {
+  deferred_ = false;
+  if (finished_) return;
+  inflated_at_turn_start_ = reader_.inflated_total();
+  std::string input = std::exchange(unparsed_, {});
+  std::size_t used = 0;
+  auto const stop = consume_frames({input.data(), input.size()}, used);
+  set_aside(stop, std::span<char const>(input).subspan(used));
+  notify_reader();
+  if (!finished_) await_readable();
+}
+
+// A message (or frame) in progress has a deadline of its own: each byte
+// the peer drips resets the keep-alive timer, not this one.
+void connection::note_message_progress() {
+  bool const mid = reader_.mid_message() || (!deferred_ && !unparsed_.empty());
+  if (!mid) {
+    message_started_ = clock::time_point::max();
+  } else if (message_started_ == clock::time_point::max()) {
+    message_started_ = clock::now();
+    if (config_.options.message_timeout.count() > 0) arm_watchdog_by(message_started_ + config_.options.message_timeout);
+  }
+}
+
+connection::parse_stop connection::consume_frames(std::span<char> bytes, std::size_t& used) {
   used = 0;
   for (;;) {
     auto const step = reader_.next(bytes.subspan(used));
     used += step.consumed;
     switch (step.what) {
       case frame_reader::event::need_more:
-        return true;
+        return parse_stop::need_more;
       case frame_reader::event::message: {
         message msg = reader_.take_message();
         // After our close frame, messages nobody will read are dropped
@@ -282,14 +331,18 @@ bool connection::consume_frames(std::span<char> bytes, std::size_t& used) {
         if (close_sent_ && inbox_bytes_ >= config_.options.max_read_queue) break;
         inbox_bytes_ += inbox_cost(msg);
         inbox_.push_back(std::move(msg));
+        if (used == bytes.size()) break;
+        if (!close_sent_ && inbox_bytes_ >= config_.options.max_read_queue) return parse_stop::inbox_full;
+        if (reader_.inflated_total() - inflated_at_turn_start_ >= inflate_budget_per_turn)
+          return parse_stop::budget_spent;
         break;
       }
       case frame_reader::event::failed:
         fail(reader_.failure(), reader_.failure_close_code());
-        return false;
+        return parse_stop::ended;
       case frame_reader::event::close:
         on_peer_close();
-        return false;
+        return parse_stop::ended;
       case frame_reader::event::ping:
       case frame_reader::event::pong:
         on_control(step.what);
@@ -422,12 +475,15 @@ connection::outgoing_frame connection::make_frame(opcode op, std::string payload
 
 void connection::queue_control(outgoing_frame frame) {
   if (frame.op == opcode::pong) {
-    // Only the latest ping needs an answer (RFC 6455 5.5.3): a ping flood
-    // cannot grow the queue.
-    auto const old = std::find_if(control_queue_.begin(), control_queue_.end(),
-                                  [](auto const& f) { return f.op == opcode::pong; });
-    if (old != control_queue_.end()) {
-      *old = std::move(frame);
+    // Peers expect a pong for each ping, as Beast and python3-websockets
+    // give. Past a few waiting, only the latest ping is answered (RFC 6455
+    // 5.5.3 allows it): a ping flood cannot grow the queue.
+    auto const waiting = std::count_if(control_queue_.begin(), control_queue_.end(),
+                                       [](auto const& f) { return f.op == opcode::pong; });
+    if (static_cast<std::size_t>(waiting) >= max_waiting_pongs) {
+      auto const last = std::find_if(control_queue_.rbegin(), control_queue_.rend(),
+                                     [](auto const& f) { return f.op == opcode::pong; });
+      *last = std::move(frame);
       return;
     }
   }
@@ -445,6 +501,7 @@ void connection::queue_close(close_code code, std::string_view reason) {
   }
   data_queue_.push_back(make_frame(opcode::close, std::move(payload)));
   close_sent_ = true;
+  notify_writers();  // their writes now fail
   if (config_.options.close_timeout.count() > 0) close_deadline_ = clock::now() + config_.options.close_timeout;
   arm_watchdog();
   start_flush();
@@ -454,6 +511,8 @@ void connection::queue_close(close_code code, std::string_view reason) {
 void connection::start_flush() {
   if (flushing_ || finished_) return;
   flushing_ = true;
+  last_sent_ = clock::now();
+  if (config_.options.send_timeout.count() > 0) arm_watchdog_by(last_sent_ + config_.options.send_timeout);
   // Deferred to the next turn of the loop, so that every write made before
   // the application next waits leaves in the same gather write.
   net::post(executor_, net::bind_allocator(exact_allocator<void>(), [self = shared_from_this()] { self->flush(); }));
@@ -508,6 +567,7 @@ void connection::write_more() {
       on_written(ec);
       return;
     }
+    if (written > 0) last_sent_ = clock::now();
     while (written > 0) {
       auto& next = gather_[gather_next_];
       std::size_t const step = std::min(written, next.size());
@@ -554,19 +614,25 @@ net::awaitable<boost::system::error_code> connection::write(std::string payload,
   TETHER_RUN_ON_OWN_EXECUTOR(write(std::move(payload), kind, owner))
   if (kind == message_kind::text && !is_valid_utf8(payload))
     co_return make_error_code(tether::error::invalid_utf8);
-  for (;;) {
+  // Writers take their turns in order: a new one waits behind those
+  // already waiting, even if its message would fit.
+  for (bool first = true;; first = false) {
     if (finished_ || close_sent_ || close_received_)
       co_return make_error_code(error_ == tether::error{} ? tether::error::closed : error_);
-    if (queued_bytes_ < config_.options.max_write_queue) break;
+    // Counted before compression: what the application handed over.
+    if ((!first || waiting_writers_ == 0) && write_fits(payload.size())) break;
     ++waiting_writers_;
-    co_await wake_.async_wait(use_tuple);  // any change of state
+    co_await wake_.async_wait(use_tuple);  // room for one writer, or a change of state
     --waiting_writers_;
-    if ((co_await net::this_coro::cancellation_state).cancelled() != net::cancellation_type::none)
+    if ((co_await net::this_coro::cancellation_state).cancelled() != net::cancellation_type::none) {
+      notify_writers();  // a turn given to us passes on
       co_return make_error_code(net::error::operation_aborted);
+    }
   }
   data_queue_.push_back(make_frame(data_opcode(kind), std::move(payload)));
   queued_bytes_ += data_queue_.back().payload.size();  // what leaves, compressed or not
   start_flush();
+  notify_writers();  // room may remain for the next one
   co_return error_code{};
 }
 
@@ -601,7 +667,8 @@ connection::delivery connection::deliver(std::shared_ptr<std::string const> cons
   // With context takeover every compressed frame is history for the next:
   // none may be dropped once compressed.
   bool const droppable = !(config_.deflate.on && !config_.deflate.send_reset);
-  if (queued_bytes_ >= limit) {
+  std::size_t const incoming = framed ? framed->size() : payload.size();
+  if (!write_fits(incoming)) {
     switch (when_full) {
       case overflow::drop_newest:
         return delivery::dropped;
@@ -620,7 +687,7 @@ connection::delivery connection::deliver(std::shared_ptr<std::string const> cons
         // in flight are over the limit on their own): the newest is what
         // this policy keeps, and the queue still holds at most the limit,
         // what is in flight, and this one message.
-        dropped_older = drop_waiting_published(limit);
+        dropped_older = drop_waiting_published(incoming <= limit ? limit - incoming + 1 : 0);
         break;
     }
   }
@@ -686,11 +753,14 @@ void connection::fail(tether::error why, close_code code) {
 
 void connection::abort(tether::error why) { finish(why); }
 
-void connection::finish(tether::error why) {
+void connection::finish(tether::error why, bool reset) {
   if (finished_) return;
   set_error(why);
   finished_ = true;
-  stream_.close();
+  if (reset)
+    stream_.reset();
+  else
+    stream_.close();
   watchdog_.cancel();
   control_queue_.clear();
   data_queue_.clear();
@@ -705,16 +775,19 @@ void connection::arm_watchdog() {
   if (finished_) return;
   auto const& o = config_.options;
   auto deadline = close_deadline_;
-  // While the pump is paused nothing is read, so silence proves nothing.
-  if (!close_sent_ && !close_received_ && !paused_) {
+  if (!close_sent_ && !close_received_) {
     if (o.idle_timeout.count() > 0) deadline = std::min(deadline, last_received_ + o.idle_timeout);
     if (ping_outstanding_) {
       if (o.pong_timeout.count() > 0) deadline = std::min(deadline, ping_sent_ + o.pong_timeout);
     } else if (o.ping_interval.count() > 0) {
       deadline = std::min(deadline, last_received_ + o.ping_interval);
     }
+    if (message_started_ != clock::time_point::max() && o.message_timeout.count() > 0)
+      deadline = std::min(deadline, message_started_ + o.message_timeout);
   }
+  if (flushing_ && o.send_timeout.count() > 0) deadline = std::min(deadline, last_sent_ + o.send_timeout);
   if (deadline == clock::time_point::max()) return;
+  watchdog_deadline_ = deadline;
   watchdog_.expires_at(deadline);
   watchdog_.async_wait(net::bind_allocator(exact_allocator<void>(), [weak = weak_from_this()](error_code ec) {
     if (ec) return;
@@ -722,7 +795,15 @@ void connection::arm_watchdog() {
   }));
 }
 
+// A new deadline re-arms the timer only when it comes before the armed one:
+// the watchdog checks every condition when it fires, and re-arming on each
+// flush would cost a timer operation per message.
+void connection::arm_watchdog_by(clock::time_point deadline) {
+  if (deadline < watchdog_deadline_) arm_watchdog();
+}
+
 void connection::on_watchdog() {
+  watchdog_deadline_ = clock::time_point::max();
   if (finished_) return;
   auto const now = clock::now();
   auto const& o = config_.options;
@@ -731,10 +812,22 @@ void connection::on_watchdog() {
     finish(tether::error::close_timeout);
     return;
   }
-  if (!close_sent_ && !close_received_ && !paused_) {
+  if (flushing_ && o.send_timeout.count() > 0 && now >= last_sent_ + o.send_timeout) {
+    // A close frame would wait behind the same unread bytes: reset instead,
+    // which also frees what the kernel holds for this peer.
+    if (config_.log.enabled(log_level::debug)) log_debug("nothing sent within send_timeout: resetting");
+    finish(tether::error::too_slow, true);
+    return;
+  }
+  if (!close_sent_ && !close_received_) {
+    if (message_started_ != clock::time_point::max() && o.message_timeout.count() > 0 &&
+        now >= message_started_ + o.message_timeout) {
+      fail(tether::error::message_timeout, close_code::policy_violation);
+      return;  // queue_close armed the close deadline
+    }
     if (o.idle_timeout.count() > 0 && now >= last_received_ + o.idle_timeout) {
       fail(tether::error::idle_timeout, close_code::going_away);
-      return;  // queue_close armed the close deadline
+      return;
     }
     if (ping_outstanding_ && o.pong_timeout.count() > 0 && now >= ping_sent_ + o.pong_timeout) {
       if (config_.log.enabled(log_level::debug)) log_debug("no pong within pong_timeout");

@@ -1,7 +1,8 @@
 #pragma once
 // The implementation behind tether::websocket: one connection, driven by a
 // pump (socket -> codec -> inbox), a flush (queue -> one gather write) and a
-// watchdog timer (pings, idle, close deadline), all plain callbacks.
+// watchdog timer (pings, idle, message and send progress, close deadline),
+// all plain callbacks.
 
 #include "codec/deflate.hpp"
 #include "codec/frame.hpp"
@@ -136,8 +137,13 @@ class connection : public std::enable_shared_from_this<connection>, private read
   void flush();
   void write_more();
   void on_written(error_code ec);
+  // Why parsing stopped before the end of the input.
+  enum class parse_stop : std::uint8_t { need_more, ended, inbox_full, budget_spent };
   void consume(std::span<char> bytes);
-  bool consume_frames(std::span<char> bytes, std::size_t& used);
+  parse_stop consume_frames(std::span<char> bytes, std::size_t& used);
+  void set_aside(parse_stop why, std::span<char const> rest);
+  void resume_parsing();
+  void note_message_progress();
   void on_control(frame_reader::event what);
   void on_peer_close();
   void on_transport_end(error_code ec);
@@ -149,7 +155,7 @@ class connection : public std::enable_shared_from_this<connection>, private read
   void start_flush();
   void after_close_frame_sent();
   void fail(tether::error why, close_code code);
-  void finish(tether::error why);
+  void finish(tether::error why, bool reset = false);
   void set_error(tether::error why) noexcept;
 
   // read() waits in its own slot, so that a message wakes the reader
@@ -158,8 +164,17 @@ class connection : public std::enable_shared_from_this<connection>, private read
   auto async_wait_for_input(Token&& token);
   void notify_reader() noexcept;
   void complete_read_wait(error_code ec) noexcept;
+  // Room in the queue wakes one writer (it passes the turn on if room
+  // remains); a change of state wakes every writer and closer.
   void notify_writers() noexcept {
-    if (waiting_writers_ > 0) wake_.cancel();
+    if (waiting_writers_ == 0) return;
+    if (close_sent_ || close_received_ || finished_)
+      wake_.cancel();
+    else if (queued_bytes_ < config_.options.max_write_queue)
+      wake_.cancel_one();
+  }
+  bool write_fits(std::size_t size) const noexcept {
+    return queued_bytes_ == 0 || queued_bytes_ + size <= config_.options.max_write_queue;
   }
   void notify() noexcept {
     notify_reader();
@@ -167,6 +182,7 @@ class connection : public std::enable_shared_from_this<connection>, private read
   }
 
   void arm_watchdog();
+  void arm_watchdog_by(clock::time_point deadline);
   void on_watchdog();
   void log_debug(std::string_view text) const;
 
@@ -177,7 +193,11 @@ class connection : public std::enable_shared_from_this<connection>, private read
   frame_reader reader_;
   std::unique_ptr<deflate_stream> deflater_;  // with context takeover only
 
-  std::string header_tail_;  // an incomplete frame header, at most 13 bytes
+  // Bytes read but not parsed yet: an incomplete frame header (at most 13
+  // bytes), or, when deferred_, input set aside because the inbox filled or
+  // this turn's inflation budget was spent (at most one read, 64 KiB).
+  std::string unparsed_;
+  std::size_t inflated_at_turn_start_ = 0;
   std::vector<message> inbox_;
   std::size_t inbox_head_ = 0;
   std::size_t inbox_bytes_ = 0;
@@ -207,6 +227,7 @@ class connection : public std::enable_shared_from_this<connection>, private read
   bool reading_ = false;         // a read() is waiting
   bool read_armed_ = false;      // the pump waits for the socket
   bool paused_ = false;          // the pump stopped: max_read_queue reached
+  bool deferred_ = false;        // unparsed_ holds input set aside
   bool close_sent_ = false;      // our close frame is queued
   bool close_flushed_ = false;   // ... and written
   bool close_received_ = false;
@@ -219,6 +240,9 @@ class connection : public std::enable_shared_from_this<connection>, private read
   std::string peer_close_reason_;
   clock::time_point last_received_;
   clock::time_point ping_sent_;
+  clock::time_point last_sent_;  // when queued bytes last made progress
+  clock::time_point message_started_ = clock::time_point::max();
+  clock::time_point watchdog_deadline_ = clock::time_point::max();
   clock::time_point close_deadline_ = clock::time_point::max();
 };
 

@@ -34,7 +34,10 @@ class category final : public boost::system::error_category {
       case error::certificate_rejected: return "the server's certificate was rejected";
       case error::proxy_failed: return "the HTTP proxy did not open a tunnel";
       case error::upgrade_refused: return "the request was not an acceptable WebSocket upgrade";
-      case error::too_slow: return "the write queue was full when a hub published; closed by its overflow policy";
+      case error::too_slow:
+        return "the peer read too slowly: nothing queued was sent within send_timeout, or a hub's overflow policy "
+               "closed it";
+      case error::message_timeout: return "a message did not arrive in full within message_timeout";
     }
     return "unknown tether error";
   }

@@ -308,4 +308,18 @@ void transport::close() {
   ssl_.reset();  // it knows the descriptor's number, which the kernel may hand out again at once
 }
 
+void transport::reset() {
+  ::linger const abortive{1, 0};
+  int const fd = descriptor_ >= 0 ? descriptor_ : socket_.is_open() ? socket_.native_handle() : -1;
+  if (fd >= 0) ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &abortive, sizeof abortive);
+  ssl_.reset();  // no close_notify: it could not be delivered anyway
+  if (descriptor_ >= 0) {
+    if (poller_) poller_->remove(descriptor_);
+    ::close(descriptor_);
+    descriptor_ = -1;
+  }
+  error_code ignored;
+  socket_.close(ignored);
+}
+
 }  // namespace tether::detail

@@ -76,6 +76,9 @@ class transport {
   void shutdown_send();
   void cancel();
   void close();
+  /// Closes with a reset instead of a FIN: for a peer that stopped reading,
+  /// whose unsent bytes would otherwise sit in the kernel until it gives up.
+  void reset();
   bool is_open() const noexcept { return descriptor_ >= 0 || socket_.is_open(); }
 
   /// The OpenSSL reason for the last failure, for log lines and errors.

@@ -33,7 +33,8 @@ enum class error {
   certificate_rejected,   ///< the server's certificate did not verify (expired, wrong host, unknown CA...)
   proxy_failed,           ///< the HTTP proxy refused or broke the CONNECT tunnel
   upgrade_refused,        ///< accept(): the request was not an acceptable upgrade; its refusal was sent
-  too_slow,               ///< its write queue was full when a hub published; closed by its overflow policy
+  too_slow,               ///< send_timeout passed without progress, or a hub's overflow policy closed it
+  message_timeout,        ///< a message took longer than message_timeout to arrive; we closed with 1008
 };
 
 boost::system::error_category const& error_category() noexcept;

@@ -32,24 +32,41 @@ struct compression_options {
 };
 
 /// Every field has a default suited to a public server; a zero duration
-/// turns that timer off.
+/// turns that timer off. docs/guide.md ("Limits and what a peer can cost")
+/// gives the memory one connection may hold as a formula of these fields.
 struct websocket_options {
   /// Largest incoming message in bytes, all fragments together and after
   /// decompression; a larger one closes the connection with 1009 as soon
-  /// as its header (or its inflated size) shows it.
-  std::size_t max_message_size = 16 * 1024 * 1024;
-  /// Bytes of outgoing messages queued but not yet written; a writer that
-  /// finds the queue this full awaits until it drains (backpressure).
+  /// as its header (or its inflated size) shows it. 1 MiB, as
+  /// python3-websockets: inflating a compressed message costs about 14 ms
+  /// of CPU per MiB, during which the thread serves no one else.
+  std::size_t max_message_size = 1024 * 1024;
+  /// Bytes of outgoing messages queued but not yet written, the message
+  /// being added included; a writer whose message does not fit awaits until
+  /// the queue drains (backpressure). A message larger than the limit is
+  /// accepted into an empty queue, so that it can be sent at all.
   std::size_t max_write_queue = 4 * 1024 * 1024;
-  /// Bytes of received messages waiting for read(); past this the
-  /// connection stops reading the socket until the application catches up.
+  /// Bytes of received messages waiting for read(); once a message would
+  /// pass it, the connection stops reading the socket until the application
+  /// catches up.
   std::size_t max_read_queue = 4 * 1024 * 1024;
-  /// Send a ping when nothing was received for this long.
+  /// Send a ping when nothing was received for this long. Keeps running
+  /// while reading is paused (max_read_queue): an application that stops
+  /// reading for ping_interval + pong_timeout loses the connection.
   std::chrono::milliseconds ping_interval = std::chrono::seconds(30);
   /// Drop the connection when a ping got no pong for this long.
   std::chrono::milliseconds pong_timeout = std::chrono::seconds(30);
   /// Close with 1001 when nothing at all was received for this long.
   std::chrono::milliseconds idle_timeout{0};
+  /// Fail with error::too_slow and reset the TCP connection when queued
+  /// outgoing bytes made no progress for this long: a peer that never
+  /// reads cannot hold the write queue (and the writers behind it) forever.
+  std::chrono::milliseconds send_timeout = std::chrono::seconds(30);
+  /// Close with 1008 (error::message_timeout) when a message, from the
+  /// first byte of its first frame to the last of its last, takes longer
+  /// than this: a peer dripping a large message byte by byte cannot hold
+  /// it forever. 60 s lets a full max_message_size arrive at 17 KiB/s.
+  std::chrono::milliseconds message_timeout = std::chrono::seconds(60);
   /// Upper bound for the close handshake, from our close frame (or the
   /// peer's) to the end of the TCP connection.
   std::chrono::milliseconds close_timeout = std::chrono::seconds(5);

@@ -175,6 +175,7 @@ tether::error frame_reader::inflate_message() {
   }
   std::string plain;
   auto const bad = stream->decompress(message_.payload, max_message_size_, max_ratio_, plain, inflate_reset_each_);
+  inflated_total_ += plain.size();
   if (bad != tether::error{}) return bad;
   payload_pool::give(std::move(message_.payload));
   message_.payload = std::move(plain);

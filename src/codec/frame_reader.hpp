@@ -51,6 +51,12 @@ class frame_reader {
   tether::error failure() const noexcept { return failure_; }
   close_code failure_close_code() const noexcept;
 
+  /// Inside a frame, or between the frames of a fragmented message: the
+  /// peer owes us more bytes.
+  bool mid_message() const noexcept { return state_ == state::payload || in_message_; }
+  /// Bytes produced by inflating messages so far: the CPU a peer spent of ours.
+  std::size_t inflated_total() const noexcept { return inflated_total_; }
+
  private:
   step fail(tether::error why, std::size_t consumed) noexcept;
   tether::error inflate_message();
@@ -75,6 +81,7 @@ class frame_reader {
   int inflate_window_bits_ = 15;
   std::size_t max_ratio_ = 0;
   std::unique_ptr<inflate_stream> own_inflater_;  // with context takeover only
+  std::size_t inflated_total_ = 0;
   message message_;
   utf8_validator utf8_;
   std::string control_;
