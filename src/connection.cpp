@@ -304,8 +304,10 @@ void connection::resume_parsing() {
   if (!finished_) await_readable();
 }
 
-// A message (or frame) in progress has a deadline of its own: each byte
-// the peer drips resets the keep-alive timer, not this one.
+// A message in progress has a deadline of its own, from its first byte:
+// each byte the peer drips resets the keep-alive timer, not this one.
+// consume_frames() forgets the deadline of each message it completes, so a
+// stream of messages whose reads always end mid-message is not cut.
 void connection::note_message_progress() {
   bool const mid = reader_.mid_message() || (!deferred_ && !unparsed_.empty());
   if (!mid) {
@@ -325,6 +327,7 @@ connection::parse_stop connection::consume_frames(std::span<char> bytes, std::si
       case frame_reader::event::need_more:
         return parse_stop::need_more;
       case frame_reader::event::message: {
+        message_started_ = clock::time_point::max();  // the next one has a deadline of its own
         message msg = reader_.take_message();
         // After our close frame, messages nobody will read are dropped
         // rather than stored past the limit.

@@ -229,6 +229,37 @@ BOOST_AUTO_TEST_CASE(a_message_dripped_byte_by_byte_is_closed_with_1008_after_me
   BOOST_TEST(eventually([&] { return server.get().connections() == 0; }, 7000ms));
 }
 
+BOOST_AUTO_TEST_CASE(a_steady_stream_of_messages_split_across_reads_outlives_message_timeout) {
+  tether::router app;
+  app.websocket("/echo", echo_handler, {.websocket = {.message_timeout = 500ms}});
+  running_server server(std::move(app));
+
+  raw_client peer(server.port());
+  auto const frame = raw_client::encode(opcode::binary, std::string(1000, 'm'));
+  std::string stream;
+  for (int i = 0; i < 2000; ++i) stream += frame;
+  // 7 KiB and a byte every 10 ms for 2 s: the reads end inside a message
+  // (they meet a frame boundary once in 1,008 chunks), yet each message
+  // arrives within about 10 ms.
+  constexpr std::size_t chunk = 7 * 1024 + 1;
+  std::size_t at = 0;
+  auto const started = clock_type::now();
+  while (clock_type::now() - started < 2s && at + chunk <= stream.size()) {
+    peer.send_raw(std::string_view(stream).substr(at, chunk));
+    at += chunk;
+    std::this_thread::sleep_for(10ms);
+  }
+  peer.send_raw(std::string_view(stream).substr(at, (frame.size() - at % frame.size()) % frame.size()));
+  BOOST_TEST(server.get().connections() == 1u);
+  std::size_t received = 0;
+  while (received < 1000) {
+    auto const f = peer.read_frame();
+    BOOST_REQUIRE(f.has_value());
+    BOOST_REQUIRE_MESSAGE(f->opcode != 0x8, "closed while messages kept arriving");
+    ++received;
+  }
+}
+
 BOOST_AUTO_TEST_CASE(keep_alive_checks_go_on_while_reading_is_paused) {
   tether::router app;
   // The handler never reads: the read queue fills and reading pauses.
