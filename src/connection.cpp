@@ -156,13 +156,9 @@ void connection::await_readable() {
   // Once a close frame is on its way, the peer's answer must be read even
   // if the application no longer reads messages.
   bool const closing = close_sent_ || close_received_ || failing_;
-  if (!closing && inbox_bytes_ >= config_.options.max_read_queue) {
-    // read() resumes us. Keep-alive checks go on: a peer must not be able
-    // to stall a connection forever by filling it.
-    paused_ = true;
-    return;
-  }
-  paused_ = false;
+  // read() resumes us. Keep-alive checks go on meanwhile: a peer must not
+  // be able to stall a connection forever by filling it.
+  if (!closing && inbox_bytes_ >= config_.options.max_read_queue) return;
   if (deferred_) {
     post_pump();  // input set aside is parsed before the socket is read again
     return;

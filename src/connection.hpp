@@ -226,7 +226,6 @@ class connection : public std::enable_shared_from_this<connection>, private read
 
   bool reading_ = false;         // a read() is waiting
   bool read_armed_ = false;      // the pump waits for the socket
-  bool paused_ = false;          // the pump stopped: max_read_queue reached
   bool deferred_ = false;        // unparsed_ holds input set aside
   bool close_sent_ = false;      // our close frame is queued
   bool close_flushed_ = false;   // ... and written
