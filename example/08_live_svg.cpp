@@ -149,9 +149,12 @@ int main(int argc, char** argv) {
   tether::router app;
   app.get("/", [](tether::request const&) { return tether::response::html(page); });
   // A frame is about 1 KB: 64 KiB holds some 3 s of animation at 20 frames
-  // per second, and caps what a page that stopped reading costs us.
+  // per second, and caps what a page that stopped reading costs us. Clicks
+  // are tiny: 64 KiB of them waiting to be read is a page clicking far
+  // faster than a person can.
   tether::endpoint_options live;
   live.websocket.max_write_queue = 64 * 1024;
+  live.websocket.max_read_queue = 64 * 1024;
   app.websocket("/live", [&s](tether::websocket& ws, tether::request const&) { return viewer(s, ws); }, live);
   try {
     tether::server server(app, options);
