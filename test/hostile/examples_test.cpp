@@ -75,8 +75,8 @@ std::string const click = raw_client::encode(tether::detail::opcode::text, "{\"c
 BOOST_AUTO_TEST_CASE(live_svg_holds_bounded_memory_for_pages_that_never_read) {
   // ASan keeps freed memory in a quarantine and pads every allocation: with
   // the quarantine off, RSS measures what the example holds, and twice the
-  // bound covers the padding (it grows by about 8 MiB there; the old
-  // example, much slower under ASan, by 25 MiB in 5 s).
+  // bound covers the padding (it grows by about 6 MiB there; the old
+  // example, much slower under ASan, by over 20 MiB in 5 s).
   std::size_t const factor = sanitized ? 2 : 1;
   char const* given = std::getenv("ASAN_OPTIONS");
   std::string const asan_options = given ? given : "";
