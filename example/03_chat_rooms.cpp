@@ -1,10 +1,13 @@
 // Chat rooms: a page at /, WebSocket rooms at /rooms/{room} that only this
-// site's pages may open (origin allow-list), and an admin socket at /admin
-// that needs a signed, time-limited token, minted by the /admin page.
+// site's pages may open (origin allow-list), and an admin page at /admin,
+// behind a password, whose socket needs a signed, time-limited, single-use
+// token that the page mints.
 // Rooms are topics of a tether::hub; with --redis, several instances
 // share them (scripts/chat-cluster runs two behind nginx).
 //   03_chat_rooms [--port N] [--name NAME] [--redis HOST:PORT] [--origin URL]...
-//                 [--trust-proxy ADDRESS]... [--token-secret TEXT] [--stop-after SECONDS] [--debug]
+//                 [--trust-proxy ADDRESS]... [--admin-secret TEXT] [--token-secret TEXT]
+//                 [--stop-after SECONDS] [--debug]
+// Without --admin-secret (or TETHER_ADMIN_SECRET) there is no admin page.
 // Instances behind one load balancer need the same --token-secret: the
 // admin page may come from one and its socket go to another.
 #include <tether/tether.hpp>
@@ -13,13 +16,21 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+
 #include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
 #include <map>
-#include <optional>
 #include <memory>
+#include <optional>
+#include <stdexcept>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -117,7 +128,74 @@ net::awaitable<void> chat(rooms& all, tether::websocket& ws, tether::request con
   all.say(room, name + " left");
 }  // the hub lets go of a closed connection by itself
 
-net::awaitable<void> admin(rooms& all, tether::websocket& ws, tether::request const&) {
+// The admin page asks for HTTP Basic authentication, which every browser
+// (and curl -u admin:SECRET) speaks: user "admin", the secret as password.
+// Send it over TLS, or through a TLS proxy, beyond loopback.
+class admin_password {
+ public:
+  explicit admin_password(std::string const& secret) : expected_(digest("Basic " + base64("admin:" + secret))) {}
+
+  bool admits(tether::request const& req) const {
+    // Digests of equal length, compared in constant time: neither the
+    // time taken nor an early length mismatch tells a guesser anything.
+    auto const given = digest(req.header("Authorization"));
+    return CRYPTO_memcmp(given.data(), expected_.data(), expected_.size()) == 0;
+  }
+
+ private:
+  static std::string base64(std::string const& text) {
+    std::string out(4 * ((text.size() + 2) / 3) + 1, '\0');
+    auto const n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                                   reinterpret_cast<unsigned char const*>(text.data()), static_cast<int>(text.size()));
+    out.resize(static_cast<std::size_t>(n));
+    return out;
+  }
+
+  static std::string digest(std::string_view text) {
+    std::string out(EVP_MAX_MD_SIZE, '\0');
+    unsigned int n = 0;
+    EVP_Digest(text.data(), text.size(), reinterpret_cast<unsigned char*>(out.data()), &n, EVP_sha256(), nullptr);
+    out.resize(n);
+    return out;
+  }
+
+  std::string expected_;
+};
+
+// A signed token alone can be replayed until it expires (from a proxy's
+// log, say): each one is minted for /admin/<nonce>, and a nonce opens one
+// socket. A nonce is kept only while its token could still be valid. Each
+// instance keeps its own, so behind a load balancer a replay could get in
+// once per instance; a shared store (Redis SET NX EX) closes that.
+constexpr auto token_lifetime = 60s;
+
+struct spent_nonces {
+  std::map<std::string, std::chrono::steady_clock::time_point, std::less<>> until;
+
+  bool first_use(std::string_view nonce) {
+    auto const now = std::chrono::steady_clock::now();
+    std::erase_if(until, [now](auto const& entry) { return entry.second < now; });
+    return until.emplace(std::string(nonce), now + token_lifetime).second;
+  }
+};
+
+std::string random_nonce() {
+  unsigned char bytes[16];
+  if (RAND_bytes(bytes, sizeof bytes) != 1) throw std::runtime_error("RAND_bytes failed");
+  static constexpr char digits[] = "0123456789abcdef";
+  std::string hex;
+  for (unsigned char const b : bytes) {
+    hex += digits[b >> 4];
+    hex += digits[b & 0xF];
+  }
+  return hex;
+}
+
+net::awaitable<void> admin(rooms& all, spent_nonces& spent, tether::websocket& ws, tether::request const& req) {
+  if (!spent.first_use(req.param("nonce"))) {
+    co_await ws.close(tether::close_code::policy_violation, "this token was used already");
+    co_return;
+  }
   co_await ws.write(all.summary());
   while (auto msg = co_await ws.read()) {
     if (msg->payload == "rooms") co_await ws.write(all.summary());
@@ -125,12 +203,12 @@ net::awaitable<void> admin(rooms& all, tether::websocket& ws, tether::request co
   }
 }
 
-std::string admin_page(std::string const& token) {
+std::string admin_page(std::string const& socket_path, std::string const& token) {
   return R"html(<!doctype html><meta charset="utf-8"><title>Tether rooms admin</title>
 <h1>Admin</h1><p>Type "rooms" for a summary; anything else is announced in every room.</p>
 <form id="f"><input id="t" size="40" autofocus> <button>Send</button></form><pre id="log"></pre>
 <script>
-const ws = new WebSocket(`ws://${location.host}/admin?token=)html" + token + R"html(`);
+const ws = new WebSocket(`ws://${location.host})html" + socket_path + "?token=" + token + R"html(`);
 ws.onmessage = (e) => { document.getElementById('log').textContent += e.data + '\n'; };
 ws.onclose = (e) => { document.getElementById('log').textContent += `closed (${e.code})\n`; };
 document.getElementById('f').onsubmit = (e) => { e.preventDefault(); ws.send(document.getElementById('t').value); };
@@ -158,6 +236,7 @@ int main(int argc, char** argv) {
   std::string instance = "tether";
   std::string redis;
   std::string secret;
+  std::string admin_secret = std::getenv("TETHER_ADMIN_SECRET") ? std::getenv("TETHER_ADMIN_SECRET") : "";
   std::vector<std::string> origins;
   for (int i = 1; i < argc; ++i) {
     std::string const arg = argv[i];
@@ -166,16 +245,24 @@ int main(int argc, char** argv) {
     else if (arg == "--redis" && i + 1 < argc) redis = argv[++i];
     else if (arg == "--origin" && i + 1 < argc) origins.emplace_back(argv[++i]);
     else if (arg == "--trust-proxy" && i + 1 < argc) options.trusted_proxies.emplace_back(argv[++i]);
+    else if (arg == "--admin-secret" && i + 1 < argc) admin_secret = argv[++i];
     else if (arg == "--token-secret" && i + 1 < argc) secret = argv[++i];
     else if (arg == "--stop-after" && i + 1 < argc) stop_after = std::atoi(argv[++i]);
     else if (arg == "--debug") options.logger = tether::logger(tether::log_level::debug);
     else {
       std::fprintf(stderr,
                    "usage: %s [--port N] [--name NAME] [--redis HOST:PORT] [--origin URL]... [--trust-proxy ADDRESS]...\n"
-                   "          [--token-secret TEXT] [--stop-after SECONDS] [--debug]\n",
+                   "          [--admin-secret TEXT] [--token-secret TEXT] [--stop-after SECONDS] [--debug]\n"
+                   "  --admin-secret  password of the admin page at /admin (user \"admin\"), 16 bytes or more;\n"
+                   "                  TETHER_ADMIN_SECRET in the environment does the same. Without it there is\n"
+                   "                  no admin page.\n",
                    argv[0]);
       return 2;
     }
+  }
+  if (!admin_secret.empty() && admin_secret.size() < 16) {
+    std::fprintf(stderr, "the admin secret needs 16 bytes or more\n");
+    return 2;
   }
   std::string const here = "http://127.0.0.1:" + std::to_string(options.port);
   origins.push_back(here);
@@ -198,9 +285,6 @@ int main(int argc, char** argv) {
                                                                          : tether::url_token(secret));
   tether::router app;
   app.get("/", [](tether::request const&) { return tether::response::html(chat_page); });
-  app.get("/admin", [tokens](tether::request const&) {
-    return tether::response::html(admin_page(tokens->mint("/admin", 60s)));
-  });
   app.websocket("/rooms/{room}",
                 [&all](tether::websocket& ws, tether::request const& req) { return chat(all, ws, req); },
                 {.origins = tether::origin::allow(origins)});
@@ -208,13 +292,29 @@ int main(int argc, char** argv) {
   app.get("/status", [&](tether::request const&) {
     return tether::response::json(status_json(all, *serving, bridge ? &*bridge : nullptr));
   });
-  app.websocket("/admin", [&all](tether::websocket& ws, tether::request const& req) { return admin(all, ws, req); },
-                {.token = tokens});
+  spent_nonces spent;
+  if (!admin_secret.empty()) {
+    app.get("/admin", [tokens, password = admin_password(admin_secret)](tether::request const& req) {
+      if (!password.admits(req)) {
+        auto refusal = tether::response::text("the admin page needs the admin secret\n", 401);
+        refusal.headers.push_back({"WWW-Authenticate", "Basic realm=\"Tether rooms admin\", charset=\"UTF-8\""});
+        return refusal;
+      }
+      auto const path = "/admin/" + random_nonce();
+      auto page = tether::response::html(admin_page(path, tokens->mint(path, token_lifetime)));
+      page.headers.push_back({"Cache-Control", "no-store"});  // the token is in it
+      return page;
+    });
+    app.websocket("/admin/{nonce}",
+                  [&all, &spent](tether::websocket& ws, tether::request const& req) { return admin(all, spent, ws, req); },
+                  {.token = tokens});
+  }
 
   try {
     tether::server server(app, options);
     serving = &server;
-    std::printf("chat rooms on %s as %s (admin: %s/admin)\n", here.c_str(), instance.c_str(), here.c_str());
+    std::printf("chat rooms on %s as %s (admin: %s)\n", here.c_str(), instance.c_str(),
+                admin_secret.empty() ? "off, see --help" : (here + "/admin").c_str());
     std::fflush(stdout);
     std::atomic<bool> running{true};
     std::thread stopper;

@@ -5,8 +5,6 @@
 //   08_live_svg [--port N] [--rate FRAMES_PER_SECOND] [--stop-after SECONDS]
 #include <tether/tether.hpp>
 
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -15,7 +13,6 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
-#include <map>
 #include <string>
 
 namespace net = boost::asio;
@@ -66,22 +63,19 @@ svg.onclick = (e) => {
 </script>
 )html";
 
-// The drawing's state and its viewers; everything runs on the server's one
-// event loop, so nothing here needs a lock.
+// The drawing's state; everything runs on the server's one event loop, so
+// nothing here needs a lock.
 struct scene {
-  std::map<std::uint64_t, tether::websocket> viewers;
+  // Every page subscribes to one topic: a frame or a marker is framed once
+  // and shared by all the pages' write queues.
+  tether::hub& viewers;
   double t = 0;
   double pull_x = 300, pull_y = 150;  // where the last click pulls the shape
   double pull = 0;                    // how strongly, fading
   int clicks = 0;
-  std::string plot;
+  std::string plot{};
 
-  void send_all(std::string const& text) {
-    // One coroutine per viewer: a slow page delays only itself.
-    for (auto& [id, ws] : viewers)
-      net::co_spawn(ws.get_executor(), [ws, text]() mutable -> net::awaitable<void> { co_await ws.write(text); },
-                    net::detached);
-  }
+  static constexpr char topic[] = "live";
 
   std::string next_frame() {
     t += 0.05;
@@ -106,8 +100,8 @@ struct scene {
     pull_x = std::clamp(x, 0, 600);
     pull_y = std::clamp(y, 0, 300);
     pull = 1;
-    send_all("{\"marker\":[" + std::to_string(static_cast<int>(pull_x)) + "," + std::to_string(static_cast<int>(pull_y)) +
-             "],\"count\":" + std::to_string(++clicks) + "}");
+    viewers.publish(topic, "{\"marker\":[" + std::to_string(static_cast<int>(pull_x)) + "," +
+                               std::to_string(static_cast<int>(pull_y)) + "],\"count\":" + std::to_string(++clicks) + "}");
   }
 };
 
@@ -116,7 +110,7 @@ net::awaitable<void> animate(scene& s, std::chrono::milliseconds period) {
   for (;;) {
     tick.expires_after(period);
     co_await tick.async_wait(net::use_awaitable);
-    if (!s.viewers.empty()) s.send_all(s.next_frame());
+    if (s.viewers.subscribers(scene::topic) > 0) s.viewers.publish(scene::topic, s.next_frame());
   }
 }
 
@@ -127,11 +121,13 @@ net::awaitable<void> stop_later(tether::server& server, std::chrono::seconds aft
 }
 
 net::awaitable<void> viewer(scene& s, tether::websocket& ws) {
-  s.viewers[ws.id()] = ws;
+  // A page that cannot keep up loses its oldest frames, not our memory:
+  // each frame holds the whole picture, so the next one repairs it (a
+  // marker dropped with them stays missing on that page).
+  s.viewers.subscribe(ws, scene::topic, {.when_full = tether::overflow::drop_oldest});
   while (auto msg = co_await ws.read())
     if (msg->is_text()) s.on_click(msg->payload);
-  s.viewers.erase(ws.id());
-}
+}  // a closed connection leaves the topic by itself
 
 }  // namespace
 
@@ -148,10 +144,18 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  scene s;
+  tether::hub viewers;  // before the server: it outlives the connections
+  scene s{viewers};
   tether::router app;
   app.get("/", [](tether::request const&) { return tether::response::html(page); });
-  app.websocket("/live", [&s](tether::websocket& ws, tether::request const&) { return viewer(s, ws); });
+  // A frame is about 1 KB: 64 KiB holds some 3 s of animation at 20 frames
+  // per second, and caps what a page that stopped reading costs us. Clicks
+  // are tiny: 64 KiB of them waiting to be read is a page clicking far
+  // faster than a person can.
+  tether::endpoint_options live;
+  live.websocket.max_write_queue = 64 * 1024;
+  live.websocket.max_read_queue = 64 * 1024;
+  app.websocket("/live", [&s](tether::websocket& ws, tether::request const&) { return viewer(s, ws); }, live);
   try {
     tether::server server(app, options);
     // The animation runs on the server's loop; stop() cancels it.
