@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <charconv>
 
 namespace tether::detail {
 
@@ -52,8 +53,14 @@ std::optional<ws_url> parse_ws_url(std::string_view text, tether::error& code, s
     return fail(tether::error::unsupported_scheme, "unsupported scheme \"" + scheme + "\": use ws:// or wss://");
   if (!url.has_authority() || url.encoded_host().empty())
     return fail(tether::error::bad_url, "the URL has no host: \"" + std::string(text) + "\"");
-  if (url.has_port() && (url.port().empty() || url.port_number() == 0))
-    return fail(tether::error::bad_url, "the URL has an invalid port: \"" + std::string(text) + "\"");
+  // port_number() wraps past 65535 (99999 would be 34463): read the digits.
+  if (url.has_port()) {
+    unsigned port = 0;
+    auto const digits = url.port();
+    auto const [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), port);
+    if (digits.empty() || ec != std::errc{} || end != digits.data() + digits.size() || port == 0 || port > 65535)
+      return fail(tether::error::bad_url, "the URL's port must be from 1 to 65535: \"" + std::string(text) + "\"");
+  }
   ws_url out;
   out.secure = scheme == "wss";
   out.host = url.host_address();

@@ -13,6 +13,7 @@
 #include <boost/asio/use_future.hpp>
 
 #include <atomic>
+#include <charconv>
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
@@ -145,6 +146,20 @@ int run_server(settings const& s) {
 
 }  // namespace
 
+namespace {
+
+// A whole number in [low, high], or an error that names the option.
+long number(std::string const& option, std::string const& text, long low, long high) {
+  long out = 0;
+  auto const [end, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
+  if (ec != std::errc{} || end != text.data() + text.size() || out < low || out > high)
+    throw std::invalid_argument(option + " takes a whole number from " + std::to_string(low) + " to " +
+                                std::to_string(high) + ", not \"" + text + "\"");
+  return out;
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
   settings s;
   s.client.logger = tether::logger(tether::log_level::warning);
@@ -171,11 +186,11 @@ int main(int argc, char** argv) {
       } else if (arg == "-b" || arg == "--binary") {
         s.binary = true;
       } else if (arg == "-p" || arg == "--ping-interval") {
-        s.client.websocket.ping_interval = std::chrono::seconds(std::stoi(value()));
+        s.client.websocket.ping_interval = std::chrono::seconds(number(arg, value(), 0, 86400));
       } else if (arg == "-e" || arg == "--echo") {
         s.echo = true;
       } else if (arg == "-d" || arg == "--close-delay") {
-        s.close_delay = std::chrono::milliseconds(std::stoi(value()));
+        s.close_delay = std::chrono::milliseconds(number(arg, value(), 0, 3600 * 1000));
       } else if (arg == "-z" || arg == "--compress") {
         s.client.websocket.compression.enabled = true;
       } else if (arg == "--ca") {
@@ -193,7 +208,7 @@ int main(int argc, char** argv) {
       } else if (arg == "-v" || arg == "--verbose") {
         s.client.logger = tether::logger(tether::log_level::debug);
       } else if (arg == "--listen") {
-        s.listen_port = std::stoi(value());
+        s.listen_port = static_cast<int>(number(arg, value(), 0, 65535));
       } else if (arg == "--path") {
         s.path = value();
       } else if (arg == "--broadcast") {

@@ -376,6 +376,11 @@ BOOST_AUTO_TEST_CASE(connect_errors_are_specific) {
   run_client([&]() -> net::awaitable<void> {
     auto bad_url = co_await tether::connect(std::string("ws://"), quiet_client());
     BOOST_TEST((bad_url.error().code == tether::error::bad_url));
+    // Not port 34463: Boost.URL's port_number() wraps.
+    for (std::string const port : {"99999", "65536", "0", "4294967377"}) {
+      auto far = co_await tether::connect("ws://127.0.0.1:" + port + "/", quiet_client());
+      BOOST_TEST((far.error().code == tether::error::bad_url), port);
+    }
     auto scheme = co_await tether::connect(std::string("http://127.0.0.1/"), quiet_client());
     BOOST_TEST((scheme.error().code == tether::error::unsupported_scheme));
     auto missing = co_await tether::connect(server.url("/missing"), quiet_client());

@@ -84,6 +84,17 @@ BOOST_AUTO_TEST_CASE(failures_have_their_exit_codes_and_messages) {
   BOOST_TEST(usage.output.find("usage:") != std::string::npos);
 }
 
+BOOST_AUTO_TEST_CASE(ports_out_of_range_are_refused_with_a_clear_message) {
+  auto const url = run(tool() + " ws://127.0.0.1:99999/ < /dev/null");
+  BOOST_TEST(url.status == 1);
+  BOOST_TEST(url.output.find("port must be from 1 to 65535") != std::string::npos, url.output);
+  for (std::string const bad : {"70000", "abc", "-1", "80x"}) {
+    auto const listen = run(tool() + " --listen " + bad + " < /dev/null");
+    BOOST_TEST(listen.status == 2, bad);
+    BOOST_TEST(listen.output.find("--listen takes a whole number from 0 to 65535") != std::string::npos, listen.output);
+  }
+}
+
 BOOST_AUTO_TEST_CASE(server_mode_echoes) {
   FILE* child = ::popen(("timeout 30 " + tool() + " --listen 0 --path /cat 2>&1").c_str(), "r");
   BOOST_REQUIRE(child);
