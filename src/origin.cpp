@@ -76,8 +76,12 @@ bool origin_policy::admits(std::string_view origin, std::string_view host, bool 
   auto const& scheme = parsed->first;  // not a structured binding: clang 14 cannot capture those
   auto const& from = parsed->second;
   if (kind_ == kind::same_site) {
+    // Over TLS the scheme is known: a page served over plain HTTP (or by an
+    // attacker on the path) is not the site, whatever its port. Without
+    // TLS it is not: behind a TLS proxy an https page reaches us as HTTP.
+    if (secure && scheme != "https" && scheme != "wss") return false;
     // A Host without a port means the default port of the scheme the
-    // browser used: behind a TLS proxy the request reaches us as plain HTTP.
+    // browser used.
     auto const here = parse_host_port(host, secure ? 443 : default_port(scheme));
     return here && here->host == from.host && here->port == from.port;
   }
