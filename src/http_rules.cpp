@@ -123,7 +123,7 @@ std::optional<http_refusal> check_host(http::request_header<> const& req, host_f
   auto const where = parse_host_port(std::string_view(value.data(), value.size()), 0);
   if (!where) return http_refusal{400, "malformed Host header"};
   if (!hosts.admits(where->host))
-    return http_refusal{421, "this server does not answer to that host name (server_options::allowed_hosts)"};
+    return http_refusal{421, "this server does not answer to that host name (see allowed_hosts)"};
   return std::nullopt;
 }
 
