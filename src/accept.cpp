@@ -4,6 +4,7 @@
 #include "extensions.hpp"
 #include "handshake.hpp"
 #include "http_message.hpp"
+#include "http_rules.hpp"
 #include "transport.hpp"
 
 #include <boost/asio/as_tuple.hpp>
@@ -11,7 +12,6 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/empty_body.hpp>
-#include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
 
 #include <memory>
@@ -46,8 +46,11 @@ net::awaitable<void> refuse(handshake_state& s, response res, accept_options con
 }
 
 net::awaitable<boost::system::result<accepted>> accept_on(std::shared_ptr<handshake_state> s, endpoint remote,
-                                                          std::shared_ptr<accept_options const> settings) {
+                                                          std::shared_ptr<accept_options const> settings,
+                                                          bool loopback) {
   auto const& options = *settings;
+  // Before the first byte: a bad allowed_hosts entry is misuse, not I/O.
+  detail::host_filter const hosts(options.allowed_hosts, loopback);
   s->timer.expires_after(options.handshake_timeout);
   s->timer.async_wait([weak = std::weak_ptr(s)](error_code ec) {
     if (auto state = weak.lock(); state && !ec) {
@@ -64,7 +67,11 @@ net::awaitable<boost::system::result<accepted>> accept_on(std::shared_ptr<handsh
   http::request_parser<http::string_body> parser;
   parser.header_limit(static_cast<std::uint32_t>(options.max_header_bytes));
   parser.body_limit(0);  // an upgrade request has no body
-  auto [read_ec, n] = co_await http::async_read(s->stream, buffer, parser, use_tuple);
+  auto [read_ec, refused] = co_await detail::read_request(s->stream, buffer, parser, hosts);
+  if (refused) {
+    co_await refuse(*s, detail::refusal(refused->status, std::move(refused->reason)), options, remote);
+    co_return make_error_code(error::upgrade_refused);
+  }
   if (read_ec) {
     if (s->timed_out) co_return make_error_code(error::handshake_timeout);
     if (read_ec == http::error::header_limit || read_ec == http::error::body_limit) {
@@ -145,8 +152,11 @@ net::awaitable<boost::system::result<accepted>> accept(tcp::socket socket, accep
   socket.set_option(tcp::no_delay(true), ignored);
   endpoint remote;
   if (auto const ep = socket.remote_endpoint(ignored); !ignored) remote = {ep.address().to_string(), ep.port()};
+  bool loopback = false;
+  if (auto const local = socket.local_endpoint(ignored); !ignored)
+    loopback = detail::is_loopback_address(local.address().to_string());
   return accept_on(std::make_shared<handshake_state>(std::move(socket)), std::move(remote),
-                   std::make_shared<accept_options const>(std::move(options)));
+                   std::make_shared<accept_options const>(std::move(options)), loopback);
 }
 
 }  // namespace tether

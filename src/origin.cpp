@@ -1,14 +1,18 @@
 #include <tether/origin.hpp>
 
+#include "http_rules.hpp"
+
 #include <algorithm>
 #include <cctype>
-#include <charconv>
 #include <optional>
 #include <stdexcept>
 
 namespace tether {
 
 namespace {
+
+using detail::host_port;
+using detail::parse_host_port;
 
 std::string lower(std::string_view s) {
   std::string out(s);
@@ -18,46 +22,6 @@ std::string lower(std::string_view s) {
 
 std::uint16_t default_port(std::string_view scheme) {
   return scheme == "https" || scheme == "wss" ? 443 : 80;
-}
-
-struct host_port {
-  std::string host;  // lowercase, IPv6 with brackets
-  std::uint16_t port = 0;
-};
-
-bool is_host_char(char c) noexcept {
-  return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.' || c == '_' || c == '~';
-}
-
-// "host", "host:port", "[v6]" or "[v6]:port", as in Host headers and
-// origins. Parsed by hand: Boost.URL 1.81 asserts on some malformed input
-// (found by fuzzing), and these two forms are small.
-std::optional<host_port> parse_host_port(std::string_view text, std::uint16_t default_port) {
-  std::string_view host, rest;
-  if (text.starts_with('[')) {
-    auto const close = text.find(']');
-    if (close == std::string_view::npos || close < 2) return std::nullopt;
-    host = text.substr(0, close + 1);
-    for (char c : host.substr(1, host.size() - 2))
-      if (!std::isxdigit(static_cast<unsigned char>(c)) && c != ':' && c != '.') return std::nullopt;
-    rest = text.substr(close + 1);
-  } else {
-    auto const colon = text.find(':');
-    host = text.substr(0, colon);
-    if (host.empty() || !std::all_of(host.begin(), host.end(), is_host_char)) return std::nullopt;
-    rest = colon == std::string_view::npos ? std::string_view{} : text.substr(colon);
-  }
-  host_port out{lower(host), default_port};
-  if (!rest.empty()) {
-    auto const digits = rest.substr(1);
-    unsigned port = 0;
-    auto const [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), port);
-    if (rest[0] != ':' || digits.empty() || digits.size() > 5 || ec != std::errc{} ||
-        end != digits.data() + digits.size() || port == 0 || port > 65535)
-      return std::nullopt;
-    out.port = static_cast<std::uint16_t>(port);
-  }
-  return out;
 }
 
 // "scheme://host[:port]", optionally with a final "/"; nothing for "null"
@@ -112,8 +76,12 @@ bool origin_policy::admits(std::string_view origin, std::string_view host, bool 
   auto const& scheme = parsed->first;  // not a structured binding: clang 14 cannot capture those
   auto const& from = parsed->second;
   if (kind_ == kind::same_site) {
+    // Over TLS the scheme is known: a page served over plain HTTP (or by an
+    // attacker on the path) is not the site, whatever its port. Without
+    // TLS it is not: behind a TLS proxy an https page reaches us as HTTP.
+    if (secure && scheme != "https" && scheme != "wss") return false;
     // A Host without a port means the default port of the scheme the
-    // browser used: behind a TLS proxy the request reaches us as plain HTTP.
+    // browser used.
     auto const here = parse_host_port(host, secure ? 443 : default_port(scheme));
     return here && here->host == from.host && here->port == from.port;
   }

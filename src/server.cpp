@@ -5,6 +5,7 @@
 #include "extensions.hpp"
 #include "handshake.hpp"
 #include "http_message.hpp"
+#include "http_rules.hpp"
 #include "poller.hpp"
 #include "tls.hpp"
 #include "transport.hpp"
@@ -25,7 +26,6 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/empty_body.hpp>
-#include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
 
@@ -73,6 +73,7 @@ struct session_state {
   bool admitted = false;  // counted by the gate until the session ends
   bool proxied = false;   // from a trusted proxy: the gate counts the client once its request names it
   bool secure = false;
+  detail::host_filter const* hosts = nullptr;  // the listener's, which outlives every session
   endpoint remote;
   std::string counted_as;  // the address the gate counts it under; empty: the total only
   std::shared_ptr<detail::connection> ws;
@@ -122,6 +123,7 @@ struct listening {
   listener where;
   std::optional<net::basic_socket_acceptor<generic_stream>> acceptor;
   std::uint16_t port = 0;
+  std::optional<detail::host_filter> hosts;
 };
 
 std::vector<listener> listeners_of(server_options const& options) {
@@ -175,6 +177,10 @@ struct server::impl {
     for (auto const& where : wanted) {
       auto& l = listeners_.emplace_back();
       l.where = where;
+      // A browser can reach a loopback listener only from this machine, so
+      // a Host that is not a loopback name is a page that got here by DNS
+      // rebinding. Elsewhere the names a server has are unknown to us.
+      l.hosts.emplace(options_.allowed_hosts, where.unix_path.empty() && detail::is_loopback_address(where.address));
       open_listener(l, *contexts_.front());
     }
   }
@@ -227,7 +233,7 @@ struct server::impl {
         socket.set_option(tcp::no_delay(true), ignored);
       }
       connections_.fetch_add(1, std::memory_order_relaxed);
-      net::co_spawn(ctx, session(std::move(socket), std::move(remote), admission, l.where.tls), net::detached);
+      net::co_spawn(ctx, session(std::move(socket), std::move(remote), admission, l), net::detached);
     }
   }
 
@@ -244,8 +250,10 @@ struct server::impl {
   }
 
   net::awaitable<void> session(generic_stream::socket socket, endpoint remote, detail::admission admission,
-                               bool tls) {
+                               listening const& l) {
+    bool const tls = l.where.tls;
     auto state = std::make_shared<session_state>(std::move(socket));
+    state->hosts = &*l.hosts;
     state->remote = std::move(remote);
     state->admitted = admission.what == detail::admission::verdict::admit;
     state->proxied = admission.proxied;
@@ -369,11 +377,11 @@ struct server::impl {
       parser.body_limit(options_.max_body_bytes);
       state->waiting_for_peer = true;
       arm_deadline(state, first ? options_.handshake_timeout : options_.keep_alive_timeout);
-      auto [ec, n] = co_await http::async_read(state->stream, buffer, parser, use_tuple);
+      auto [ec, refused] = co_await detail::read_request(state->stream, buffer, parser, *state->hosts);
       state->waiting_for_peer = false;
       disarm_deadline(*state);
-      if (ec) {
-        co_await refuse_bad_request(state, ec, first);
+      if (ec || refused) {
+        co_await refuse_bad_request(state, ec, std::move(refused), first);
         co_return nullptr;
       }
       first = false;
@@ -409,7 +417,16 @@ struct server::impl {
     co_return nullptr;
   }
 
-  net::awaitable<void> refuse_bad_request(std::shared_ptr<session_state> const& state, error_code ec, bool first) {
+  net::awaitable<void> refuse_bad_request(std::shared_ptr<session_state> const& state, error_code ec,
+                                          std::optional<detail::http_refusal> refused, bool first) {
+    if (refused) {
+      if (options_.logger.enabled(log_level::debug))
+        options_.logger.log(log_level::debug, 0,
+                            std::to_string(refused->status) + " for " + state->remote.to_string() + ": " + refused->reason);
+      if (co_await respond(state, refusal(refused->status, std::move(refused->reason)), 11, false, false))
+        co_await linger(state);
+      co_return;
+    }
     if (ec == http::error::end_of_stream || ec == net::error::operation_aborted) co_return;
     if (state->timed_out) {
       if (first && options_.logger.enabled(log_level::debug))

@@ -34,6 +34,13 @@ struct accept_options {
   /// Answers a request that is not an upgrade (say, the page that opens
   /// the WebSocket); the connection then closes. Unset: 426.
   std::function<response(request const&)> http{};
+  /// The names accepted in Host, as server_options::allowed_hosts (421
+  /// for others). Empty: when the socket's local address is loopback,
+  /// loopback names only, else any. Note that this looks at the
+  /// connection, not the listener: behind a proxy on the same machine
+  /// that forwards public names, list them (or "*"). A bad entry throws
+  /// std::invalid_argument from the awaited accept().
+  std::vector<std::string> allowed_hosts{};
   tether::logger logger{};
 };
 
@@ -48,7 +55,7 @@ struct accepted {
 /// Reads one HTTP request from `socket` and, when it is a valid WebSocket
 /// upgrade that `options` admit, answers 101 and returns the websocket
 /// (which then lives on the socket's executor). Anything else gets its
-/// HTTP answer (`options.http`, or a refusal: 400, 403, 426, 431...) and
+/// HTTP answer (`options.http`, or a refusal: 400, 403, 421, 426, 431...) and
 /// the result is `error::upgrade_refused`;
 /// a silent or slow client gets `error::handshake_timeout`.
 boost::asio::awaitable<boost::system::result<accepted>> accept(boost::asio::ip::tcp::socket socket,

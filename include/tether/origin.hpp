@@ -27,10 +27,13 @@ class origin_policy {
   static origin_policy allow(std::vector<std::string> origins);
 
   /// `origin` and `host` are the request's Origin and Host header values;
-  /// `secure` says whether the request came over TLS. A Host without a port
-  /// stands for 443 over TLS, else for the default port of the Origin's
-  /// scheme (a TLS proxy in front forwards plain HTTP). No Origin header (a non-browser client) passes same_site and
-  /// any, not an allow list; the "null" origin passes only any.
+  /// `secure` says whether the request came over TLS. Same-site compares
+  /// host and port, and over TLS the scheme too: an http:// origin is not
+  /// same-site with a TLS request (without TLS the scheme is unknown: a
+  /// TLS proxy in front forwards plain HTTP). A Host without a port stands
+  /// for 443 over TLS, else for the default port of the Origin's scheme.
+  /// No Origin header (a non-browser client) passes same_site and any, not
+  /// an allow list; the "null" origin passes only any.
   bool admits(std::string_view origin, std::string_view host, bool secure = false) const;
 
   kind policy() const noexcept { return kind_; }

@@ -66,6 +66,24 @@ struct server_options {
   /// no one. An entry that is not an address or network throws
   /// std::invalid_argument.
   std::vector<std::string> trusted_proxies{};
+  /// The host names the server answers to in Host (DNS rebinding: a page
+  /// whose name an attacker resolves to this machine is same-origin with
+  /// the attacker's site, so the browser lets it talk to us; its Host
+  /// still names the attacker's site). Entries are names ("example.org"),
+  /// subdomain patterns ("*.example.org", not example.org itself),
+  /// addresses ("192.0.2.7", "::1" or "[::1]"), or "*" for any; no scheme
+  /// and no port: any port is accepted. Other Hosts get 421 Misdirected
+  /// Request, for HTTP and WebSocket requests alike.
+  /// Empty (the default): a listener bound to a loopback address
+  /// (127.0.0.0/8, ::1) answers only to loopback names (localhost,
+  /// *.localhost, 127.x.y.z, [::1]); one bound to any other address or to
+  /// a Unix socket answers to any Host. Not empty: only these, loopback
+  /// names included only when listed. Requests from trusted_proxies are
+  /// checked too, on the Host they forward: behind a proxy that passes
+  /// the browser's Host (nginx: `proxy_set_header Host $http_host`) list
+  /// the public names here. An entry that is not a host throws
+  /// std::invalid_argument.
+  std::vector<std::string> allowed_hosts{};
   /// run_until_signal() passes this to stop() on SIGINT or SIGTERM.
   std::chrono::milliseconds signal_grace = std::chrono::seconds(10);
   tether::logger logger{};

@@ -307,19 +307,19 @@ BOOST_AUTO_TEST_CASE(plain_http_routes_and_refusals) {
     peer.send_raw(request);
     return peer.read_http_head();
   };
-  BOOST_TEST(ask("GET / HTTP/1.1\r\nHost: x\r\n\r\n").rfind("HTTP/1.1 200", 0) == 0u);
-  BOOST_TEST(ask("GET /nothing HTTP/1.1\r\nHost: x\r\n\r\n").rfind("HTTP/1.1 404", 0) == 0u);
-  BOOST_TEST(ask("GET /echo HTTP/1.1\r\nHost: x\r\n\r\n").rfind("HTTP/1.1 426", 0) == 0u);
+  BOOST_TEST(ask("GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").rfind("HTTP/1.1 200", 0) == 0u);
+  BOOST_TEST(ask("GET /nothing HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").rfind("HTTP/1.1 404", 0) == 0u);
+  BOOST_TEST(ask("GET /echo HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").rfind("HTTP/1.1 426", 0) == 0u);
   auto const wrong_version = ask(
-      "GET /echo HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+      "GET /echo HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
       "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 8\r\n\r\n");
   BOOST_TEST(wrong_version.rfind("HTTP/1.1 400", 0) == 0u);
   BOOST_TEST(wrong_version.find("Sec-WebSocket-Version: 13") != std::string::npos);
-  BOOST_TEST(ask("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n").rfind("HTTP/1.1 405", 0) == 0u);
-  BOOST_TEST(ask("GET /echo HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+  BOOST_TEST(ask("POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n\r\n").rfind("HTTP/1.1 405", 0) == 0u);
+  BOOST_TEST(ask("GET /echo HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                  "Sec-WebSocket-Version: 13\r\n\r\n")
                  .rfind("HTTP/1.1 400", 0) == 0u);  // no key
-  BOOST_TEST(ask("GET /echo HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+  BOOST_TEST(ask("GET /echo HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
                  "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
                  .rfind("HTTP/1.1 400", 0) == 0u);  // no Connection: Upgrade
 }
@@ -331,16 +331,16 @@ BOOST_AUTO_TEST_CASE(oversize_headers_get_431_and_oversize_bodies_413) {
     peer.send_raw(request);
     return peer.read_http_head();
   };
-  BOOST_TEST(ask("GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(2000, 'a') + "\r\n\r\n").rfind("HTTP/1.1 431", 0) ==
+  BOOST_TEST(ask("GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: " + std::string(2000, 'a') + "\r\n\r\n").rfind("HTTP/1.1 431", 0) ==
              0u);
-  BOOST_TEST(ask("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 500\r\n\r\n" + std::string(500, 'b'))
+  BOOST_TEST(ask("POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 500\r\n\r\n" + std::string(500, 'b'))
                  .rfind("HTTP/1.1 413", 0) == 0u);
 }
 
 BOOST_AUTO_TEST_CASE(head_is_answered_from_get_without_a_body) {
   running_server server(echo_app());
   raw_client peer(server.port(), "", false);
-  peer.send_raw("HEAD / HTTP/1.1\r\nHost: x\r\n\r\nGET /nothing HTTP/1.1\r\nHost: x\r\n\r\n");
+  peer.send_raw("HEAD / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\nGET /nothing HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
   auto const head = peer.read_http_head();
   BOOST_TEST(head.rfind("HTTP/1.1 200", 0) == 0u);
   BOOST_TEST(head.find("Content-Length: 13") != std::string::npos);
@@ -352,7 +352,7 @@ BOOST_AUTO_TEST_CASE(keep_alive_serves_several_requests_on_one_connection) {
   running_server server(echo_app());
   raw_client peer(server.port(), "", false);
   for (int i = 0; i < 3; ++i) {
-    peer.send_raw("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    peer.send_raw("GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
     auto const head = peer.read_http_head();
     BOOST_TEST(head.rfind("HTTP/1.1 200", 0) == 0u);
     BOOST_TEST(peer.read_exact(13) == "<h1>echo</h1>");

@@ -200,6 +200,9 @@ BOOST_AUTO_TEST_CASE(same_site_table) {
       {"https://example.org", "example.org", false, true},   // behind a TLS proxy
       {"https://example.org", "example.org:80", false, false},
       {"http://example.org", "example.org", true, false},    // 80 against 443
+      {"http://example.org:443", "example.org", true, false},  // over TLS the scheme must be https
+      {"http://example.org:8443", "example.org:8443", true, false},
+      {"https://example.org:8443", "example.org:8443", true, true},
       {"http://example.org:8080", "example.org:8080", false, true},
       {"http://example.org:8080", "example.org", false, false},
       {"http://example.org:80", "example.org", false, true},
