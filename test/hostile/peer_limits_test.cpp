@@ -204,23 +204,24 @@ BOOST_AUTO_TEST_CASE(a_message_dripped_byte_by_byte_is_closed_with_1008_after_me
   auto const frame = raw_client::encode(opcode::binary, payload);
   auto const started = clock_type::now();
   peer.send_raw(std::string_view(frame).substr(0, frame.size() - 1000));
-  peer.set_timeout(100ms);
   unsigned code = 0;
   std::size_t next = frame.size() - 1000;
-  // One byte every 100 ms: each byte is news to the keep-alive timer, and
-  // pongs are answered, so only a deadline of the message's own ends it.
+  // One byte every 100 ms, pings answered: each byte and pong is news to
+  // the keep-alive timer, so only a deadline of the message's own ends it.
   while (code == 0 && clock_type::now() - started < 5s && next < frame.size()) {
     boost::system::error_code ec;
     net::write(peer.socket(), net::buffer(frame.data() + next++, 1), ec);
     if (ec) break;
-    while (auto f = peer.read_frame()) {
+    auto const until = clock_type::now() + 100ms;
+    while (code == 0 && peer.readable_within(std::chrono::duration_cast<std::chrono::milliseconds>(
+                            std::max(until - clock_type::now(), clock_type::duration::zero())))) {
+      auto const f = peer.read_frame();
+      if (!f) break;
       if (f->opcode == 0x9) peer.send(opcode::pong, f->payload);
-      if (f->opcode == 0x8) {
+      if (f->opcode == 0x8)
         code = f->payload.size() >= 2 ? (static_cast<unsigned char>(f->payload[0]) << 8) |
                                             static_cast<unsigned char>(f->payload[1])
                                       : 1005;
-        break;
-      }
     }
   }
   auto const elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(clock_type::now() - started);
@@ -253,6 +254,7 @@ BOOST_AUTO_TEST_CASE(a_steady_stream_of_messages_split_across_reads_outlives_mes
   BOOST_TEST(server.get().connections() == 1u);
   std::size_t received = 0;
   while (received < 1000) {
+    BOOST_REQUIRE(peer.readable_within(5s));
     auto const f = peer.read_frame();
     BOOST_REQUIRE(f.has_value());
     BOOST_REQUIRE_MESSAGE(f->opcode != 0x8, "closed while messages kept arriving");
@@ -276,7 +278,7 @@ BOOST_AUTO_TEST_CASE(keep_alive_checks_go_on_while_reading_is_paused) {
   raw_client peer(server.port(), "/stuck");
   for (int i = 0; i < 64; ++i) peer.send(opcode::binary, std::string(1024, 'f'));
   auto const started = clock_type::now();
-  peer.set_timeout(5s);
+  BOOST_REQUIRE_MESSAGE(peer.readable_within(5s), "no close frame while reading was paused");
   BOOST_TEST(peer.read_close_code() == 1001u);
   BOOST_TEST((clock_type::now() - started < 3s));
 }
@@ -319,6 +321,7 @@ BOOST_AUTO_TEST_CASE(compression_bombs_do_not_stall_other_connections_on_the_loo
   for (int i = 0; i < 400; ++i) {
     auto const sent = clock_type::now();
     victim.send(opcode::text, numbered("hello ", i));
+    BOOST_REQUIRE(victim.readable_within(5s));
     auto const reply = victim.read_frame();
     BOOST_REQUIRE(reply.has_value());
     round_trips_ms.push_back(std::chrono::duration<double, std::milli>(clock_type::now() - sent).count());
@@ -344,6 +347,7 @@ BOOST_AUTO_TEST_CASE(every_ping_gets_its_own_pong) {
   for (int i = 0; i < 10; ++i) pings += raw_client::encode(opcode::ping, numbered("p", i));
   peer.send_raw(pings);  // back to back, in one segment
   for (int i = 0; i < 10; ++i) {
+    BOOST_REQUIRE(peer.readable_within(5s));
     auto const pong = peer.read_frame();
     BOOST_REQUIRE(pong.has_value());
     BOOST_TEST(pong->opcode == 0xA);

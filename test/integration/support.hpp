@@ -17,6 +17,7 @@
 #include <boost/asio/write.hpp>
 #include <boost/test/unit_test.hpp>
 
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 
@@ -202,6 +203,16 @@ class raw_client {
   }
 
   tcp::socket& socket() { return socket_; }
+
+  /// Whether a frame can be read without blocking for longer than `limit`:
+  /// bytes already buffered, or the socket readable (or ended) in time.
+  /// Asio's blocking reads ignore SO_RCVTIMEO, so a test that must not
+  /// hang asks this first.
+  bool readable_within(std::chrono::milliseconds limit) {
+    if (input_.size() > 0) return true;
+    pollfd p{socket_.native_handle(), POLLIN, 0};
+    return ::poll(&p, 1, static_cast<int>(limit.count())) > 0;
+  }
 
  private:
   void fill(std::size_t n) {
