@@ -4,6 +4,7 @@
 // absolute-form targets, leading empty lines. One place for the server and
 // tether::accept, so that both answer a hostile peer the same way.
 
+#include "host_port.hpp"
 #include "transport.hpp"
 
 #include <boost/asio/awaitable.hpp>
@@ -19,35 +20,6 @@
 #include <vector>
 
 namespace tether::detail {
-
-struct host_port {
-  std::string host;  // lowercase, IPv6 with brackets
-  std::uint16_t port = 0;
-};
-
-/// "host", "host:port", "[v6]" or "[v6]:port", as in Host headers and
-/// origins; nothing for anything else.
-std::optional<host_port> parse_host_port(std::string_view text, std::uint16_t default_port);
-
-/// True for 127.0.0.0/8, ::1 and ::ffff:127.0.0.0/104, written without brackets.
-bool is_loopback_address(std::string_view address) noexcept;
-
-/// Which names a listener answers to in Host (server_options::allowed_hosts).
-class host_filter {
- public:
-  /// `allowed` as documented for server_options::allowed_hosts; throws
-  /// std::invalid_argument for an entry that is not a host. When it is
-  /// empty, `loopback_listener` admits loopback names only, otherwise any.
-  host_filter(std::vector<std::string> const& allowed, bool loopback_listener);
-
-  /// `host` as parse_host_port gives it.
-  bool admits(std::string_view host) const;
-
- private:
-  enum class mode : std::uint8_t { any, loopback, listed };
-  mode mode_ = mode::any;
-  std::vector<std::string> names_;  // lowercase; "*.example.org" admits subdomains
-};
 
 /// A request that gets this answer, after which the connection closes.
 struct http_refusal {

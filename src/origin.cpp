@@ -1,6 +1,6 @@
 #include <tether/origin.hpp>
 
-#include "http_rules.hpp"
+#include "host_port.hpp"
 
 #include <algorithm>
 #include <cctype>
@@ -12,13 +12,8 @@ namespace tether {
 namespace {
 
 using detail::host_port;
+using detail::ascii_lower;
 using detail::parse_host_port;
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return std::tolower(c); });
-  return out;
-}
 
 std::uint16_t default_port(std::string_view scheme) {
   return scheme == "https" || scheme == "wss" ? 443 : 80;
@@ -33,7 +28,7 @@ std::optional<std::pair<std::string, host_port>> parse_origin(std::string_view t
   if (!std::isalpha(static_cast<unsigned char>(scheme_text[0]))) return std::nullopt;
   for (char c : scheme_text)
     if (!std::isalnum(static_cast<unsigned char>(c)) && c != '+' && c != '-' && c != '.') return std::nullopt;
-  std::string scheme = lower(scheme_text);
+  std::string scheme = ascii_lower(scheme_text);
   auto authority = text.substr(separator + 3);
   if (authority.ends_with('/')) authority.remove_suffix(1);
   auto where = parse_host_port(authority, default_port(scheme));
