@@ -79,6 +79,7 @@ std::uint64_t next_connection_id() noexcept {
 
 connection::connection(transport stream, connection_config config)
     : executor_(stream.get_executor()),
+      liveness_(loop_liveness::of(executor_)),
       stream_(std::move(stream)),
       config_(std::move(config)),
       id_(next_connection_id()),
@@ -88,7 +89,10 @@ connection::connection(transport stream, connection_config config)
       last_received_(clock::now()) {
   if (auto const& d = config_.deflate; d.on)
     reader_.enable_inflate(d.receive_window_bits, d.receive_reset, config_.options.compression.max_ratio);
+  liveness_->enroll(*this);
 }
+
+connection::~connection() { liveness_->withdraw(*this); }
 
 void connection::start(std::string early_bytes) {
   if (config_.readiness) polled_ = stream_.use_poller(*config_.readiness, *this);
@@ -393,10 +397,14 @@ void connection::on_transport_end(error_code ec) {
 // Each operation may be awaited from any executor. The connection's state
 // is only touched on its own, so a caller elsewhere runs the same operation
 // there (one extra frame, only in that case).
-#define TETHER_RUN_ON_OWN_EXECUTOR(call)                                         \
-  if (!owner) owner = shared_from_this();                                         \
-  if (auto const caller = co_await net::this_coro::executor; caller != executor_) \
-    co_return co_await net::co_spawn(executor_, call, net::use_awaitable);
+// Once that loop is gone (a handle kept past its server), nothing can run
+// there: the operation fails at once.
+#define TETHER_RUN_ON_OWN_EXECUTOR(call)                                           \
+  if (!owner) owner = shared_from_this();                                           \
+  if (auto const caller = co_await net::this_coro::executor; caller != executor_) { \
+    if (!liveness_->alive()) co_return make_error_code(tether::error::stopped);     \
+    co_return co_await net::co_spawn(executor_, call, net::use_awaitable);          \
+  }
 
 net::awaitable<boost::system::result<message>> connection::read(std::shared_ptr<void> owner) {
   TETHER_RUN_ON_OWN_EXECUTOR(read(owner))
@@ -704,18 +712,18 @@ connection::delivery connection::deliver(std::shared_ptr<std::string const> cons
   return delivery::queued;
 }
 
-net::awaitable<boost::system::error_code> connection::ping(std::string_view payload, std::shared_ptr<void> owner) {
-  TETHER_RUN_ON_OWN_EXECUTOR(ping(payload, owner))
+net::awaitable<boost::system::error_code> connection::ping(std::string payload, std::shared_ptr<void> owner) {
+  TETHER_RUN_ON_OWN_EXECUTOR(ping(std::move(payload), owner))
   if (payload.size() > max_control_payload) co_return make_error_code(tether::error::invalid_argument);
   if (finished_ || close_sent_ || close_received_)
     co_return make_error_code(error_ == tether::error{} ? tether::error::closed : error_);
-  queue_control(make_frame(opcode::ping, std::string(payload)));
+  queue_control(make_frame(opcode::ping, std::move(payload)));
   co_return error_code{};
 }
 
-net::awaitable<boost::system::error_code> connection::close(close_code code, std::string_view reason,
+net::awaitable<boost::system::error_code> connection::close(close_code code, std::string reason,
                                                             std::shared_ptr<void> owner) {
-  TETHER_RUN_ON_OWN_EXECUTOR(close(code, reason, owner))
+  TETHER_RUN_ON_OWN_EXECUTOR(close(code, std::move(reason), owner))
   if (!is_valid_on_wire(static_cast<std::uint16_t>(code)) || reason.size() > max_control_payload - 2 ||
       !is_valid_utf8(reason))
     co_return make_error_code(tether::error::invalid_argument);
@@ -751,6 +759,18 @@ void connection::fail(tether::error why, close_code code) {
 }
 
 void connection::abort(tether::error why) { finish(why); }
+
+void connection::on_loop_gone() noexcept {
+  try {
+    finish(tether::error::stopped);
+  } catch (...) {
+    // Only its log line can fail; the stream is closed by then.
+  }
+  // A timer destroyed after its io_context must have no wait pending.
+  watchdog_.cancel();
+  wake_.cancel();
+  read_waiter_ = nullptr;
+}
 
 void connection::finish(tether::error why, bool reset) {
   if (finished_) return;

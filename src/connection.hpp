@@ -8,6 +8,7 @@
 #include "codec/frame.hpp"
 #include "codec/frame_reader.hpp"
 #include "extensions.hpp"
+#include "loop_liveness.hpp"
 #include "poller.hpp"
 #include "transport.hpp"
 
@@ -54,6 +55,9 @@ class connection : public std::enable_shared_from_this<connection>, private read
   using error_code = boost::system::error_code;
 
   connection(transport stream, connection_config config);
+  ~connection();
+  connection(connection const&) = delete;
+  connection& operator=(connection const&) = delete;
 
   /// Starts reading; `early_bytes` arrived behind the handshake.
   void start(std::string early_bytes);
@@ -63,11 +67,18 @@ class connection : public std::enable_shared_from_this<connection>, private read
   // and starts later still finds its connection.
   boost::asio::awaitable<boost::system::result<message>> read(std::shared_ptr<void> owner = {});
   boost::asio::awaitable<error_code> write(std::string payload, message_kind kind, std::shared_ptr<void> owner = {});
-  boost::asio::awaitable<error_code> ping(std::string_view payload, std::shared_ptr<void> owner = {});
-  boost::asio::awaitable<error_code> close(close_code code, std::string_view reason, std::shared_ptr<void> owner = {});
+  // By value, as write(): a lazy coroutine must own what it reads later
+  // (an awaitable kept, then awaited after the caller's string is gone).
+  boost::asio::awaitable<error_code> ping(std::string payload, std::shared_ptr<void> owner = {});
+  boost::asio::awaitable<error_code> close(close_code code, std::string reason, std::shared_ptr<void> owner = {});
 
   /// Ends the connection now, without a handshake. Call on the executor.
   void abort(tether::error why);
+
+  /// Its io_context is shutting down (loop_liveness): ends the connection
+  /// and cancels every wait while the loop's services still exist.
+  void on_loop_gone() noexcept;
+  loop_liveness& liveness() const noexcept { return *liveness_; }
 
   /// How a published message can be framed for this connection, decided
   /// at the handshake and constant after it (so any thread may ask):
@@ -105,6 +116,8 @@ class connection : public std::enable_shared_from_this<connection>, private read
   tether::logger const& log() const noexcept { return config_.log; }
 
  private:
+  friend class loop_liveness;
+
   struct outgoing_frame {
     header_bytes header;
     std::uint8_t header_size = 0;
@@ -187,6 +200,9 @@ class connection : public std::enable_shared_from_this<connection>, private read
   void log_debug(std::string_view text) const;
 
   boost::asio::any_io_executor executor_;
+  std::shared_ptr<loop_liveness> liveness_;
+  connection* loop_prev_ = nullptr;  // loop_liveness's list
+  connection* loop_next_ = nullptr;
   transport stream_;
   connection_config config_;
   std::uint64_t id_;

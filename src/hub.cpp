@@ -210,7 +210,10 @@ std::size_t hub::state::deliver(std::string_view topic, std::string_view payload
     }
 
   for (auto& b : batches) {
-    net::post(b.executor, [self = shared_from_this(), plain = forms.plain(), header_size = forms.header_size(), kind,
+    // A subscriber's loop may be gone (its server destroyed before the hub):
+    // nothing can be delivered there.
+    auto& loop = b.targets.front().handle->liveness();
+    loop.post(b.executor, [self = shared_from_this(), plain = forms.plain(), header_size = forms.header_size(), kind,
                            topic = std::string(topic), targets = std::move(b.targets)] {
       std::string_view const body(plain->data() + header_size, plain->size() - header_size);
       for (auto const& t : targets) {

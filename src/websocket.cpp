@@ -34,7 +34,9 @@ websocket make_websocket(std::shared_ptr<connection> const& conn) {
   std::shared_ptr<connection> handle(conn.get(), [owner = conn](connection*) mutable {
     auto const owner_now = std::move(owner);
     try {
-      net::post(owner_now->executor(), [owner = owner_now] {
+      // A handle kept past its server finds the loop gone: the connection
+      // ended with it, and is simply freed here.
+      owner_now->liveness().post(owner_now->executor(), [owner = owner_now] {
         if (!owner->finished())
           net::co_spawn(owner->executor(), owner->close(close_code::normal, {}, owner), net::detached);
       });
@@ -65,11 +67,11 @@ net::awaitable<boost::system::error_code> websocket::write(message&& msg) {
 }
 
 net::awaitable<boost::system::error_code> websocket::ping(std::string_view payload) {
-  return impl_ ? impl_->ping(payload, impl_) : fail_without_connection();
+  return impl_ ? impl_->ping(std::string(payload), impl_) : fail_without_connection();
 }
 
 net::awaitable<boost::system::error_code> websocket::close(close_code code, std::string_view reason) {
-  return impl_ ? impl_->close(code, reason, impl_) : fail_without_connection();
+  return impl_ ? impl_->close(code, std::string(reason), impl_) : fail_without_connection();
 }
 
 bool websocket::is_open() const noexcept { return impl_ && impl_->is_open(); }

@@ -22,7 +22,10 @@ class connection;
 }
 
 /// A handle to one WebSocket connection; copies refer to the same
-/// connection, which lives while any copy or operation needs it.
+/// connection, which lives while any copy or operation needs it. When the
+/// io_context that runs the connection is destroyed (its server with it),
+/// the connection ends there; a copy kept past that stays safe to use and
+/// to destroy, and its operations fail at once with `error::stopped`.
 ///
 /// Errors: operations return the error instead of throwing. A read that
 /// ends because the close handshake happened returns `error::closed`; the
