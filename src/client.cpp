@@ -43,8 +43,23 @@ std::string connect_error::message() const {
   return text;
 }
 
+namespace {
+
+// boost::system::system_error's what() appends "[system:111 at
+// /usr/include/boost/...]" to our sentence: words for users only here.
+class connect_failure : public boost::system::system_error {
+ public:
+  connect_failure(boost::system::error_code code, std::string text) : system_error(code), text_(std::move(text)) {}
+  char const* what() const noexcept override { return text_.c_str(); }
+
+ private:
+  std::string text_;
+};
+
+}  // namespace
+
 void throw_exception_from_error(connect_error const& e, boost::source_location const&) {
-  throw boost::system::system_error(e.code, e.message());
+  throw connect_failure(e.code, e.message());
 }
 
 namespace {
