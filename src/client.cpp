@@ -190,6 +190,10 @@ net::awaitable<std::optional<connect_error>> tls_handshake(attempt& a, detail::w
     co_return failure(error::certificate_rejected, "the certificate of " + name + " was rejected: " +
                                                        X509_verify_cert_error_string(verdict));
   std::string why = ec == error::tls_failed ? stream.tls_failure() : ec.message();
+  // What OpenSSL says when the first bytes back are not a TLS record, as
+  // from a plain HTTP server.
+  if (why.find("wrong version number") != std::string::npos)
+    why += " (the server may speak plain ws://, not wss://)";
   co_return failure(error::tls_failed, "the TLS handshake with " + name + " failed: " + why);
 }
 
