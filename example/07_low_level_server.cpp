@@ -11,6 +11,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/system/system_error.hpp>
 
 #include <cstdio>
 #include <cstdlib>
@@ -89,6 +90,10 @@ int main(int argc, char** argv) {
     std::fflush(stdout);
     ctx.run();
     return 0;
+  } catch (boost::system::system_error const& e) {
+    // what() would end with "[system:98 at /usr/include/boost/asio/...]".
+    std::fprintf(stderr, "cannot listen on 127.0.0.1:%u: %s\n", unsigned{port}, e.code().message().c_str());
+    return 1;
   } catch (std::exception const& e) {
     std::fprintf(stderr, "cannot start: %s\n", e.what());
     return 1;
