@@ -14,8 +14,9 @@ namespace net = boost::asio;
 
 namespace {
 
+// The empty icon spares browsers a request for /favicon.ico, and the log a 404.
 constexpr std::string_view page = R"html(<!doctype html>
-<meta charset="utf-8"><title>Tether echo</title>
+<meta charset="utf-8"><link rel="icon" href="data:,"><title>Tether echo</title>
 <style>body{font:16px system-ui;margin:2em;max-width:40em}#log{white-space:pre-wrap;border:1px solid #ccc;padding:.5em;min-height:8em}</style>
 <h1>Tether echo</h1>
 <p>Status: <b id="status">connecting…</b></p>
@@ -47,9 +48,10 @@ net::awaitable<void> echo(tether::websocket& ws, tether::request const&) {
   }
 }
 
-int usage(char const* self) {
-  std::fprintf(stderr, "usage: %s [--port N] [--debug]\n", self);
-  return 2;
+// Asked for (--help): on standard output, success. Otherwise a mistake.
+int usage(char const* self, bool asked) {
+  std::fprintf(asked ? stdout : stderr, "usage: %s [--port N] [--debug]\n", self);
+  return asked ? 0 : 2;
 }
 
 }  // namespace
@@ -63,7 +65,7 @@ int main(int argc, char** argv) {
     } else if (arg == "--debug") {
       options.logger = tether::logger(tether::log_level::debug);
     } else {
-      return usage(argv[0]);
+      return usage(argv[0], arg == "--help" || arg == "-h");
     }
   }
 

@@ -74,9 +74,10 @@ net::awaitable<int> talk(std::string url, std::vector<std::string> lines, std::a
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc < 2 || std::string(argv[1]) == "--help") {
-    std::fprintf(stderr, "usage: %s ws://host:port/path [message...]\n", argv[0]);
-    return 2;
+  bool const asked = argc >= 2 && (std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h");
+  if (argc < 2 || asked) {
+    std::fprintf(asked ? stdout : stderr, "usage: %s ws://host:port/path [message...]\n", argv[0]);
+    return asked ? 0 : 2;
   }
   std::atomic<bool> input_done{false};
   net::io_context ctx;

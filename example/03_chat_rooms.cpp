@@ -40,7 +40,7 @@ using namespace std::chrono_literals;
 namespace {
 
 constexpr char chat_page[] = R"html(<!doctype html>
-<meta charset="utf-8"><title>Tether rooms</title>
+<meta charset="utf-8"><link rel="icon" href="data:,"><title>Tether rooms</title>
 <style>body{font:16px system-ui;margin:2em;max-width:40em}#log{white-space:pre-wrap;border:1px solid #ccc;padding:.5em;min-height:10em}</style>
 <h1>Tether rooms</h1>
 <form id="join">Name <input id="name" value="guest"> Room <input id="room" value="lobby"> <button>Join</button></form>
@@ -204,7 +204,7 @@ net::awaitable<void> admin(rooms& all, spent_nonces& spent, tether::websocket& w
 }
 
 std::string admin_page(std::string const& socket_path, std::string const& token) {
-  return R"html(<!doctype html><meta charset="utf-8"><title>Tether rooms admin</title>
+  return R"html(<!doctype html><meta charset="utf-8"><link rel="icon" href="data:,"><title>Tether rooms admin</title>
 <h1>Admin</h1><p>Type "rooms" for a summary; anything else is announced in every room.</p>
 <form id="f"><input id="t" size="40" autofocus> <button>Send</button></form><pre id="log"></pre>
 <script>
@@ -250,14 +250,15 @@ int main(int argc, char** argv) {
     else if (arg == "--stop-after" && i + 1 < argc) stop_after = std::atoi(argv[++i]);
     else if (arg == "--debug") options.logger = tether::logger(tether::log_level::debug);
     else {
-      std::fprintf(stderr,
+      bool const asked = arg == "--help" || arg == "-h";
+      std::fprintf(asked ? stdout : stderr,
                    "usage: %s [--port N] [--name NAME] [--redis HOST:PORT] [--origin URL]... [--trust-proxy ADDRESS]...\n"
                    "          [--admin-secret TEXT] [--token-secret TEXT] [--stop-after SECONDS] [--debug]\n"
                    "  --admin-secret  password of the admin page at /admin (user \"admin\"), 16 bytes or more;\n"
                    "                  TETHER_ADMIN_SECRET in the environment does the same. Without it there is\n"
                    "                  no admin page.\n",
                    argv[0]);
-      return 2;
+      return asked ? 0 : 2;
     }
   }
   if (!admin_secret.empty() && admin_secret.size() < 16) {

@@ -66,8 +66,9 @@ int main(int argc, char** argv) {
     } else if (arg == "--quiet") {
       log = tether::logger(tether::log_level::warning);
     } else {
-      std::fprintf(stderr, "usage: %s [--to N (2..127)] [--quiet]\n", argv[0]);
-      return arg == "--help" ? 0 : 2;
+      bool const asked = arg == "--help" || arg == "-h";
+      std::fprintf(asked ? stdout : stderr, "usage: %s [--to N (2..127)] [--quiet]\n", argv[0]);
+      return asked ? 0 : 2;
     }
   }
   if (target < 2 || target > 127) {

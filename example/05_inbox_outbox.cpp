@@ -84,8 +84,9 @@ int main(int argc, char** argv) {
     if (arg == "--messages" && i + 1 < argc) {
       count = std::atoi(argv[++i]);
     } else {
-      std::fprintf(stderr, "usage: %s [--messages N]\n", argv[0]);
-      return arg == "--help" ? 0 : 2;
+      bool const asked = arg == "--help" || arg == "-h";
+      std::fprintf(asked ? stdout : stderr, "usage: %s [--messages N]\n", argv[0]);
+      return asked ? 0 : 2;
     }
   }
   tether::router app;

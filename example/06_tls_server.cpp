@@ -20,7 +20,7 @@ namespace net = boost::asio;
 namespace {
 
 constexpr std::string_view page = R"html(<!doctype html>
-<meta charset="utf-8"><title>Tether over TLS</title>
+<meta charset="utf-8"><link rel="icon" href="data:,"><title>Tether over TLS</title>
 <style>body{font:16px system-ui;margin:2em;max-width:40em}#log{white-space:pre-wrap;border:1px solid #ccc;padding:.5em;min-height:8em}</style>
 <h1>Tether over TLS</h1>
 <p>Status: <b id="status">connecting…</b> <span id="ext"></span></p>
@@ -49,12 +49,13 @@ net::awaitable<void> echo(tether::websocket& ws, tether::request const&) {
   }
 }
 
-int usage(char const* self) {
-  std::fprintf(stderr,
+// Asked for (--help): on standard output, success. Otherwise a mistake.
+int usage(char const* self, bool asked = false) {
+  std::fprintf(asked ? stdout : stderr,
                "usage: %s [--port N] [--http-port N] [--name HOST] [--cert FILE --key FILE] [--save DIR] [--debug]\n"
                "  --name  the host name the plain port redirects to (default localhost), with the TLS port\n",
                self);
-  return 2;
+  return asked ? 0 : 2;
 }
 
 // Everything on the plain port is sent to the same path over https; the
@@ -95,7 +96,7 @@ int main(int argc, char** argv) {
     else if (arg == "--key" && has_value) key_file = argv[++i];
     else if (arg == "--save" && has_value) save_dir = argv[++i];
     else if (arg == "--debug") options.logger = tether::logger(tether::log_level::debug);
-    else return usage(argv[0]);
+    else return usage(argv[0], arg == "--help" || arg == "-h");
   }
   if (cert_file.empty() != key_file.empty()) return usage(argv[0]);
 

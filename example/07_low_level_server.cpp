@@ -11,6 +11,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/system/system_error.hpp>
 
 #include <cstdio>
 #include <cstdlib>
@@ -23,7 +24,7 @@ using tcp = net::ip::tcp;
 namespace {
 
 constexpr std::string_view page = R"html(<!doctype html>
-<meta charset="utf-8"><title>Tether, low level</title>
+<meta charset="utf-8"><link rel="icon" href="data:,"><title>Tether, low level</title>
 <h1>Tether, low level</h1>
 <pre id="log"></pre>
 <script>
@@ -70,8 +71,9 @@ int main(int argc, char** argv) {
   if (argc == 3 && std::string_view(argv[1]) == "--port") {
     port = static_cast<std::uint16_t>(std::atoi(argv[2]));
   } else if (argc != 1) {
-    std::fprintf(stderr, "usage: %s [--port N]\n", argv[0]);
-    return 2;
+    bool const asked = argc == 2 && (std::string_view(argv[1]) == "--help" || std::string_view(argv[1]) == "-h");
+    std::fprintf(asked ? stdout : stderr, "usage: %s [--port N]\n", argv[0]);
+    return asked ? 0 : 2;
   }
   try {
     net::io_context ctx;
@@ -88,6 +90,10 @@ int main(int argc, char** argv) {
     std::fflush(stdout);
     ctx.run();
     return 0;
+  } catch (boost::system::system_error const& e) {
+    // what() would end with "[system:98 at /usr/include/boost/asio/...]".
+    std::fprintf(stderr, "cannot listen on 127.0.0.1:%u: %s\n", unsigned{port}, e.code().message().c_str());
+    return 1;
   } catch (std::exception const& e) {
     std::fprintf(stderr, "cannot start: %s\n", e.what());
     return 1;

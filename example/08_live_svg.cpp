@@ -21,7 +21,7 @@ using namespace std::chrono_literals;
 namespace {
 
 constexpr char page[] = R"html(<!doctype html>
-<meta charset="utf-8"><title>Tether live SVG</title>
+<meta charset="utf-8"><link rel="icon" href="data:,"><title>Tether live SVG</title>
 <style>body{font:16px system-ui;margin:2em}svg{border:1px solid #ccc;background:#fafafa;cursor:crosshair}</style>
 <h1>Tether live SVG</h1>
 <p><span id="status">connecting…</span> · frames: <b id="frames">0</b> · <span id="clicks">click the drawing</span></p>
@@ -140,8 +140,10 @@ int main(int argc, char** argv) {
     else if (arg == "--rate" && i + 1 < argc) rate = std::max(1, std::atoi(argv[++i]));
     else if (arg == "--stop-after" && i + 1 < argc) stop_after = std::atoi(argv[++i]);
     else {
-      std::fprintf(stderr, "usage: %s [--port N] [--rate FRAMES_PER_SECOND] [--stop-after SECONDS]\n", argv[0]);
-      return 2;
+      bool const asked = arg == "--help" || arg == "-h";
+      std::fprintf(asked ? stdout : stderr, "usage: %s [--port N] [--rate FRAMES_PER_SECOND] [--stop-after SECONDS]\n",
+                   argv[0]);
+      return asked ? 0 : 2;
     }
   }
   tether::hub viewers;  // before the server: it outlives the connections

@@ -37,14 +37,15 @@ int main(int argc, char** argv) {
     }
     auto const first = arg.find('='), second = arg.find('=', first + 1);
     if (first == std::string_view::npos || second == std::string_view::npos) {
-      std::fprintf(stderr, "usage: %s [--port N] \"Title=URL=What it shows\"...\n", argv[0]);
-      return 2;
+      bool const asked = arg == "--help" || arg == "-h";
+      std::fprintf(asked ? stdout : stderr, "usage: %s [--port N] \"Title=URL=What it shows\"...\n", argv[0]);
+      return asked ? 0 : 2;
     }
     items += "<li><a href=\"" + escape(arg.substr(first + 1, second - first - 1)) + "\">" +
              escape(arg.substr(0, first)) + "</a>: " + escape(arg.substr(second + 1)) + "</li>\n";
   }
   std::string const page =
-      "<!doctype html><meta charset=\"utf-8\"><title>Tether demo</title>"
+      "<!doctype html><meta charset=\"utf-8\"><link rel=\"icon\" href=\"data:,\"><title>Tether demo</title>"
       "<style>body{font:16px system-ui;margin:2em;max-width:44em}li{margin:.5em 0}</style>"
       "<h1>Tether demo</h1><p>Each example is its own program; the source is in <code>example/</code>.</p><ul>\n" +
       items + "</ul>";

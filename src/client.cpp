@@ -43,8 +43,23 @@ std::string connect_error::message() const {
   return text;
 }
 
+namespace {
+
+// boost::system::system_error's what() appends "[system:111 at
+// /usr/include/boost/...]" to our sentence: words for users only here.
+class connect_failure : public boost::system::system_error {
+ public:
+  connect_failure(boost::system::error_code code, std::string text) : system_error(code), text_(std::move(text)) {}
+  char const* what() const noexcept override { return text_.c_str(); }
+
+ private:
+  std::string text_;
+};
+
+}  // namespace
+
 void throw_exception_from_error(connect_error const& e, boost::source_location const&) {
-  throw boost::system::system_error(e.code, e.message());
+  throw connect_failure(e.code, e.message());
 }
 
 namespace {
@@ -175,6 +190,10 @@ net::awaitable<std::optional<connect_error>> tls_handshake(attempt& a, detail::w
     co_return failure(error::certificate_rejected, "the certificate of " + name + " was rejected: " +
                                                        X509_verify_cert_error_string(verdict));
   std::string why = ec == error::tls_failed ? stream.tls_failure() : ec.message();
+  // What OpenSSL says when the first bytes back are not a TLS record, as
+  // from a plain HTTP server.
+  if (why.find("wrong version number") != std::string::npos)
+    why += " (the server may speak plain ws://, not wss://)";
   co_return failure(error::tls_failed, "the TLS handshake with " + name + " failed: " + why);
 }
 

@@ -11,9 +11,12 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
+#include <cstdio>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
+#include <system_error>
 
 namespace tether {
 
@@ -43,6 +46,18 @@ std::string last_openssl_error() {
   std::string_view const full(buffer);
   auto const colon = full.rfind(':');
   return std::string(colon == std::string_view::npos ? full : full.substr(colon + 1));
+}
+
+// OpenSSL reports a file it cannot open as "system lib", which tells a
+// user nothing: say what is wrong with the file before OpenSSL tries.
+void check_readable(std::string const& what, std::string const& path) {
+  if (std::FILE* file = std::fopen(path.c_str(), "rb")) {
+    std::fclose(file);
+    return;
+  }
+  int const why = errno;
+  if (why == ENOENT) throw std::invalid_argument("the " + what + " \"" + path + "\" does not exist");
+  throw std::invalid_argument("cannot read the " + what + " \"" + path + "\": " + std::generic_category().message(why));
 }
 
 bio_ptr memory_bio(std::string const& text) {
@@ -158,8 +173,11 @@ std::shared_ptr<SSL_CTX> client_tls_context(tls_client_options const& options) {
     SSL_CTX_set_alpn_protos(ctx.get(), alpn, sizeof alpn);
     SSL_CTX_set_verify(ctx.get(), options.verify ? SSL_VERIFY_PEER : SSL_VERIFY_NONE, nullptr);
     if (!options.verify) return ctx;
-    if (!options.ca_file.empty() && SSL_CTX_load_verify_locations(ctx.get(), options.ca_file.c_str(), nullptr) != 1)
-      throw std::invalid_argument("cannot load CA file \"" + options.ca_file + "\": " + last_openssl_error());
+    if (!options.ca_file.empty()) {
+      check_readable("CA file", options.ca_file);
+      if (SSL_CTX_load_verify_locations(ctx.get(), options.ca_file.c_str(), nullptr) != 1)
+        throw std::invalid_argument("cannot load CA file \"" + options.ca_file + "\": " + last_openssl_error());
+    }
     if (!options.ca_pem.empty()) {
       auto cas = read_certificates(options.ca_pem);
       if (cas.empty()) throw std::invalid_argument("ca_pem holds no PEM certificate");

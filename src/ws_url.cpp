@@ -38,9 +38,18 @@ std::optional<ws_url> parse_ws_url(std::string_view text, tether::error& code, s
   if (std::any_of(text.begin(), text.end(), [](unsigned char c) { return c < 0x20 || c == 0x7F; }))
     return fail(tether::error::bad_url, "the URL contains control characters");
   // Without "//" there is no host; Boost.URL 1.81 also asserts on some of
-  // those ("wss:?", found by fuzzing).
-  if (text.find("://") == std::string_view::npos)
-    return fail(tether::error::bad_url, "the URL has no host: \"" + std::string(text) + "\"");
+  // those ("wss:?", found by fuzzing). "127.0.0.1:8080/echo" is what people
+  // type, and Boost.URL would read "127.0.0.1" as its scheme: name the
+  // missing scheme unless one of ours is there.
+  if (text.find("://") == std::string_view::npos) {
+    auto const colon = text.find(':');
+    std::string scheme(text.substr(0, colon == std::string_view::npos ? 0 : colon));
+    std::transform(scheme.begin(), scheme.end(), scheme.begin(), [](unsigned char c) { return std::tolower(c); });
+    if (scheme == "ws" || scheme == "wss")
+      return fail(tether::error::bad_url, "the URL has no host: \"" + std::string(text) + "\"");
+    return fail(tether::error::bad_url,
+                "the URL has no scheme: \"" + std::string(text) + "\"; start it with ws:// or wss://");
+  }
   if (!plausible_authority(text))
     return fail(tether::error::bad_url, "the URL has an invalid host or port: \"" + std::string(text) + "\"");
   auto parsed = boost::urls::parse_uri(text);

@@ -1,9 +1,5 @@
-// tether-cat: a WebSocket client and server for the terminal.
-//   tether-cat [options] ws[s]://host:port/path standard input lines become messages,
-//                                                received messages go to standard output
-//   tether-cat --listen PORT [--broadcast]      serve: echo every message, or send
-//                                                standard input lines to every client
-// Exit codes: 0 normal close, 1 connection failure, 2 usage, 3 abnormal close.
+// tether-cat: a WebSocket client and server for the terminal. The usage
+// text below is its manual, exit statuses included.
 #include <tether/tether.hpp>
 
 #include <boost/asio/co_spawn.hpp>
@@ -11,6 +7,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_future.hpp>
+#include <boost/system/system_error.hpp>
 
 #include <atomic>
 #include <charconv>
@@ -18,8 +15,10 @@
 #include <cstdlib>
 #include <iostream>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <thread>
 
 namespace net = boost::asio;
@@ -30,6 +29,9 @@ namespace {
 constexpr char usage[] =
     "usage: tether-cat [options] ws[s]://host:port/path\n"
     "       tether-cat --listen PORT [--path /] [--broadcast] [--cert FILE --key FILE] [-z]\n"
+    "As a client, each line of standard input becomes a message and each message received\n"
+    "is printed on a line of standard output; at the end of input it closes with 1000.\n"
+    "How the connection ended goes to standard error.\n"
     "options:\n"
     "  -s, --subprotocol NAME   offer a subprotocol (repeatable)\n"
     "  -H, --header 'K: V'      extra request header (repeatable)\n"
@@ -44,8 +46,21 @@ constexpr char usage[] =
     "  -k, --insecure           do not verify the server's certificate (warns)\n"
     "      --unix PATH          connect through this Unix socket\n"
     "      --proxy URL          HTTP proxy (default: http_proxy/https_proxy; 'direct': none)\n"
+    "  -v, --verbose            debug log on standard error, and what the handshake agreed\n"
+    "                           (subprotocol, compression)\n"
+    "  -h, --help               this text\n"
+    "      --version            the version of tether-cat\n"
+    "server options:\n"
+    "      --listen PORT        serve WebSockets on 127.0.0.1:PORT (0: any free port; the\n"
+    "                           URL is printed on standard error) and print every message\n"
+    "                           received; without --broadcast each is echoed to its sender\n"
+    "      --path PATH          the path that accepts WebSockets (default /); others get 404\n"
+    "      --broadcast          do not echo: send each line of standard input to every\n"
+    "                           connected client instead\n"
     "      --cert FILE, --key FILE  serve wss:// with this certificate chain and key\n"
-    "  -v, --verbose            debug log on standard error\n";
+    "exit status: 0 when the connection closed with 1000 (normal) or 1001 (going away),\n"
+    "  1 when it could not be opened (or the server could not listen), 2 for a usage error,\n"
+    "  3 for any other ending: another close code, or the connection lost or failed\n";
 
 struct settings {
   std::string url;
@@ -56,12 +71,58 @@ struct settings {
   int listen_port = -1;
   std::string path = "/";
   bool broadcast = false;
+  bool verbose = false;
   std::string cert_file, key_file;
 };
 
 int fail_usage(std::string const& why) {
   std::fprintf(stderr, "tether-cat: %s\n%s", why.c_str(), usage);
   return 2;
+}
+
+// The peer's close reason is untrusted: control bytes would reach the
+// terminal as escape sequences, so they are written as \xNN.
+std::string printable(std::string_view text) {
+  std::string out = "\"";
+  for (unsigned char c : text) {
+    if (c < 0x20 || c == 0x7F) {
+      char hex[5];
+      std::snprintf(hex, sizeof hex, "\\x%02X", c);
+      out += hex;
+    } else {
+      if (c == '"' || c == '\\') out += '\\';
+      out += static_cast<char>(c);
+    }
+  }
+  return out + '"';
+}
+
+std::string describe(tether::close_code code, std::string_view reason) {
+  using enum tether::close_code;
+  static std::map<tether::close_code, char const*> const names{
+      {normal, "normal"}, {going_away, "going away"}, {protocol_error, "protocol error"},
+      {unsupported_data, "unsupported data"}, {invalid_payload, "invalid payload"},
+      {policy_violation, "policy violation"}, {message_too_big, "message too big"},
+      {mandatory_extension, "mandatory extension"}, {internal_error, "internal error"},
+      {service_restart, "service restart"}, {try_again_later, "try again later"}, {bad_gateway, "bad gateway"}};
+  if (code == no_status) return "no status code";
+  std::string text = std::to_string(static_cast<unsigned>(code));
+  if (auto const name = names.find(code); name != names.end()) text.append(" ").append(name->second);
+  if (!reason.empty()) text.append(" ").append(printable(reason));
+  return text;
+}
+
+// One line for standard error: who ended the connection, and how.
+std::string ending(boost::system::error_code ended, tether::websocket const& ws, bool closed_at_end_of_input) {
+  auto const code = ws.peer_close_code();
+  if (ended == tether::error::closed) {
+    auto const what = describe(code, ws.peer_close_reason());
+    return closed_at_end_of_input ? "closed at the end of input; the server answered " + what
+                                  : "closed by the server: " + what;
+  }
+  std::string text = "the connection ended: " + ended.message();
+  if (code != tether::close_code::abnormal) text += "; the server's close frame: " + describe(code, ws.peer_close_reason());
+  return text;
 }
 
 net::awaitable<int> run_client(settings const& s) {
@@ -71,12 +132,19 @@ net::awaitable<int> run_client(settings const& s) {
     if (!ws.error().http_body.empty()) std::fprintf(stderr, "%s", ws.error().http_body.c_str());
     co_return 1;
   }
+  if (s.verbose)
+    std::fprintf(stderr, "tether-cat: connected to %s; subprotocol: %s; compression: %s\n", s.url.c_str(),
+                 ws->subprotocol().empty() ? "none" : printable(ws->subprotocol()).c_str(),
+                 ws->compressed() ? "permessage-deflate" : "none");
   auto const kind = s.binary ? tether::message_kind::binary : tether::message_kind::text;
+  // Set before our close frame goes out, so that the server's answer to it
+  // is not reported as the server's own decision.
+  auto closed_at_end_of_input = std::make_shared<std::atomic<bool>>(false);
   std::thread input;
   if (!s.echo) {
     // Standard input is read by a thread of its own; the websocket accepts
     // writes from any thread.
-    input = std::thread([socket = *ws, kind, delay = s.close_delay]() mutable {
+    input = std::thread([socket = *ws, kind, delay = s.close_delay, closed_at_end_of_input]() mutable {
       net::io_context writer;
       net::co_spawn(writer, [&]() -> net::awaitable<void> {
         std::string line;
@@ -86,17 +154,30 @@ net::awaitable<int> run_client(settings const& s) {
         // close frame is sent, the server may not send them any more.
         net::steady_timer grace(writer, delay);
         co_await grace.async_wait(net::use_awaitable);
+        *closed_at_end_of_input = true;
         co_await socket.close(tether::close_code::normal, "end of input");
       }, net::detached);
       writer.run();
     });
   }
-  while (auto msg = co_await ws->read()) {
+  boost::system::error_code ended;
+  for (;;) {
+    auto msg = co_await ws->read();
+    if (!msg) {
+      ended = msg.error();
+      break;
+    }
     std::fwrite(msg->payload.data(), 1, msg->payload.size(), stdout);
     std::fputc('\n', stdout);
     std::fflush(stdout);
-    if (s.echo && co_await ws->write(std::move(*msg))) break;
+    if (s.echo) {
+      if (auto ec = co_await ws->write(std::move(*msg))) {
+        ended = ec;
+        break;
+      }
+    }
   }
+  std::fprintf(stderr, "tether-cat: %s\n", ending(ended, *ws, *closed_at_end_of_input).c_str());
   auto const code = ws->peer_close_code();
   // The input thread may be blocked in getline for good; main ends the
   // process with _Exit, so nothing it still holds is ever destroyed.
@@ -173,6 +254,9 @@ int main(int argc, char** argv) {
       if (arg == "-h" || arg == "--help") {
         std::printf("%s", usage);
         return 0;
+      } else if (arg == "--version") {
+        std::printf("tether-cat %s\n", TETHER_VERSION);
+        return 0;
       } else if (arg == "-s" || arg == "--subprotocol") {
         s.client.subprotocols.push_back(value());
       } else if (arg == "-H" || arg == "--header") {
@@ -207,6 +291,7 @@ int main(int argc, char** argv) {
         s.key_file = value();
       } else if (arg == "-v" || arg == "--verbose") {
         s.client.logger = tether::logger(tether::log_level::debug);
+        s.verbose = true;
       } else if (arg == "--listen") {
         s.listen_port = static_cast<int>(number(arg, value(), 0, 65535));
       } else if (arg == "--path") {
@@ -234,6 +319,10 @@ int main(int argc, char** argv) {
   if (s.listen_port >= 0) {
     try {
       finish(run_server(s));
+    } catch (boost::system::system_error const& e) {
+      // what() would end with Boost's source location of the throw.
+      std::fprintf(stderr, "tether-cat: cannot listen on 127.0.0.1:%d: %s\n", s.listen_port, e.code().message().c_str());
+      finish(1);
     } catch (std::exception const& e) {
       std::fprintf(stderr, "tether-cat: cannot listen: %s\n", e.what());
       finish(1);

@@ -50,7 +50,7 @@ struct connect_error {
   std::string message() const;
 };
 
-/// Throws std::system_error carrying connect_error::message(); found by
+/// Throws boost::system::system_error whose what() is connect_error::message(); found by
 /// boost::system::result<...>::value().
 [[noreturn]] void throw_exception_from_error(connect_error const& e,
                                              boost::source_location const& loc);

@@ -398,4 +398,31 @@ BOOST_AUTO_TEST_CASE(connect_errors_are_specific) {
   });
 }
 
+BOOST_AUTO_TEST_CASE(connect_errors_say_what_to_do_in_plain_words) {
+  run_client([&]() -> net::awaitable<void> {
+    for (std::string const typed : {"127.0.0.1:8080/echo", "localhost/echo"}) {
+      auto no_scheme = co_await tether::connect(typed, quiet_client());
+      BOOST_REQUIRE(!no_scheme.has_value());
+      BOOST_TEST((no_scheme.error().code == tether::error::bad_url));
+      auto const said = no_scheme.error().message();
+      BOOST_TEST(said.find("no scheme") != std::string::npos, said);
+      BOOST_TEST(said.find("ws:// or wss://") != std::string::npos, said);
+    }
+    auto no_host = co_await tether::connect(std::string("ws:/echo"), quiet_client());
+    BOOST_TEST(no_host.error().message().find("no host") != std::string::npos, no_host.error().message());
+    // value() throws for those who want exceptions; what() is the same
+    // sentence, without Boost's "[system:111 at /usr/include/...]".
+    auto refused = co_await tether::connect("ws://127.0.0.1:" + std::to_string(free_port()) + "/", quiet_client());
+    BOOST_REQUIRE(!refused.has_value());
+    try {
+      refused.value();
+      BOOST_ERROR("value() did not throw");
+    } catch (boost::system::system_error const& e) {
+      BOOST_TEST(std::string(e.what()) == refused.error().message());
+      BOOST_TEST(std::string(e.what()).find('[') == std::string::npos, e.what());
+      BOOST_TEST((e.code() == refused.error().code));
+    }
+  });
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -316,6 +316,39 @@ BOOST_AUTO_TEST_CASE(live_svg_pushes_frames_and_hears_clicks) {
   BOOST_TEST(server.stop() == 0);
 }
 
+BOOST_AUTO_TEST_CASE(every_example_prints_its_usage_on_help_and_exits_0) {
+  for (std::string const name : {"01_echo_server", "02_echo_client", "03_chat_rooms", "04_count_with_logger",
+                                 "05_inbox_outbox", "06_tls_server", "07_low_level_server", "08_live_svg",
+                                 "demo_index"}) {
+    // output_of() fails the test unless the exit status is 0; standard
+    // error is dropped, so the usage has to be on standard output.
+    auto const help = output_of(examples_dir() + "/" + name + " --help 2>/dev/null");
+    BOOST_TEST(help.starts_with("usage: "), name << ": " << help);
+  }
+}
+
+// A page without an icon link makes every browser ask for /favicon.ico,
+// a 404 in the console and the log of every example.
+BOOST_AUTO_TEST_CASE(every_page_declares_its_icon) {
+  auto page_of = [](std::vector<std::string> args, std::string const& scheme, std::uint16_t port) {
+    child server(std::move(args));
+    BOOST_TEST(server.line().find(scheme + "://127.0.0.1:" + std::to_string(port)) != std::string::npos);
+    if (scheme == "https") return output_of("curl -sk https://127.0.0.1:" + std::to_string(port) + "/");
+    return http_exchange(port, "GET", "/");
+  };
+  for (std::string const name : {"01_echo_server", "03_chat_rooms", "07_low_level_server", "08_live_svg",
+                                 "demo_index"}) {
+    auto const port = free_port();
+    auto const page = page_of({examples_dir() + "/" + name, "--port", std::to_string(port)}, "http", port);
+    BOOST_TEST(page.find("<link rel=\"icon\"") != std::string::npos, name << ": " << page);
+  }
+  auto const https = free_port();
+  auto const page = page_of({examples_dir() + "/06_tls_server", "--port", std::to_string(https), "--http-port",
+                             std::to_string(free_port())},
+                            "https", https);
+  BOOST_TEST(page.find("<link rel=\"icon\"") != std::string::npos, page);
+}
+
 BOOST_AUTO_TEST_CASE(demo_index_links_the_examples) {
   auto const port = std::to_string(free_port());
   child index({examples_dir() + "/demo_index", "--port", port, "Echo=http://127.0.0.1:8081/=an <echo>",

@@ -213,6 +213,22 @@ BOOST_AUTO_TEST_CASE(custom_ca_from_a_file) {
   std::filesystem::remove_all(dir);
 }
 
+BOOST_AUTO_TEST_CASE(a_missing_ca_file_is_called_missing) {
+  tether::client_options options = quiet_client();
+  options.tls.ca_file = (std::filesystem::temp_directory_path() / "tether-no-such-ca.pem").string();
+  // No server: the file is checked before anything is sent.
+  auto const e = refusal("wss://127.0.0.1:" + std::to_string(free_port()) + "/echo", options);
+  BOOST_TEST((e.code == tether::error::invalid_argument));
+  BOOST_TEST(e.message() == "the CA file \"" + options.tls.ca_file + "\" does not exist");
+}
+
+BOOST_AUTO_TEST_CASE(wss_to_a_plain_server_suggests_plain_ws) {
+  running_server server(echo_app());
+  auto const e = refusal(wss_url(server), trusting_our_ca());
+  BOOST_TEST((e.code == tether::error::tls_failed));
+  BOOST_TEST(e.message().find("the server may speak plain ws://") != std::string::npos, e.message());
+}
+
 BOOST_AUTO_TEST_CASE(sni_picks_the_certificate_for_the_name) {
   tether::server_options options = tls_server(certs().good);
   options.tls.certificates.push_back(certs().other_name);
