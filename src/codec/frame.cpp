@@ -2,8 +2,13 @@
 
 #include <openssl/rand.h>
 
+#include <chrono>
+#include <cstdint>
 #include <cstring>
-#include <stdexcept>
+#include <functional>
+#include <random>
+#include <span>
+#include <thread>
 
 namespace tether::detail {
 
@@ -47,14 +52,33 @@ void apply_mask(std::span<char> data, mask_key const& mask, std::uint64_t offset
   for (std::size_t i = 0; i < n; ++i) p[i] = static_cast<char>(p[i] ^ key[i]);
 }
 
-mask_key random_mask_key() {
+namespace {
+
+// Only when OpenSSL's generator fails: unpredictable enough to keep a
+// proxy from reading our frames as its own protocol, which is all that
+// masking is for (RFC 6455 10.3), and it cannot fail.
+void fill_without_openssl(std::span<unsigned char> out) noexcept {
+  thread_local std::mt19937_64 generator = [] {
+    std::uint64_t seed = static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
+    seed ^= reinterpret_cast<std::uintptr_t>(&seed);
+    seed ^= static_cast<std::uint64_t>(std::hash<std::thread::id>{}(std::this_thread::get_id())) << 1;
+    return std::mt19937_64(seed);
+  }();
+  for (auto& byte : out) byte = static_cast<unsigned char>(generator());
+}
+
+}  // namespace
+
+// Never throws: it runs on the watchdog's path (a client's keep-alive
+// ping), where an exception would end the whole event loop.
+mask_key random_mask_key() noexcept {
   // One RAND_bytes call per 1024 keys keeps masking cheap for small messages.
   constexpr std::size_t batch = 1024;
   thread_local std::array<mask_key, batch> pool;
   thread_local std::size_t next = batch;
   if (next == batch) {
-    if (RAND_bytes(reinterpret_cast<unsigned char*>(pool.data()), sizeof pool) != 1)
-      throw std::runtime_error("tether: OpenSSL RAND_bytes failed");
+    auto* bytes = reinterpret_cast<unsigned char*>(pool.data());
+    if (RAND_bytes(bytes, sizeof pool) != 1) fill_without_openssl({bytes, sizeof pool});
     next = 0;
   }
   return pool[next++];

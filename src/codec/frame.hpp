@@ -44,7 +44,8 @@ std::size_t encode_header(header_bytes& out, bool fin, opcode op, std::uint64_t 
 /// payload may be unmasked in pieces.
 void apply_mask(std::span<char> data, mask_key const& mask, std::uint64_t offset) noexcept;
 
-/// A fresh masking key from OpenSSL's CSPRNG, drawn in batches.
-mask_key random_mask_key();
+/// A fresh masking key from OpenSSL's CSPRNG, drawn in batches. Never
+/// throws: should OpenSSL fail, keys come from a generator seeded per thread.
+mask_key random_mask_key() noexcept;
 
 }  // namespace tether::detail

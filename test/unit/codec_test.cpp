@@ -7,6 +7,8 @@
 #include "codec/payload_pool.hpp"
 #include "codec/utf8.hpp"
 
+#include <cstring>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -67,6 +69,21 @@ feed_result feed(std::string bytes, std::size_t piece = 1 << 30, std::size_t max
 }  // namespace
 
 BOOST_AUTO_TEST_SUITE(frame_format)
+
+// A client's keep-alive ping is framed on the watchdog's path, where an
+// exception would end the event loop: drawing a mask key cannot throw.
+static_assert(noexcept(tether::detail::random_mask_key()));
+
+BOOST_AUTO_TEST_CASE(mask_keys_differ_from_one_frame_to_the_next) {
+  std::set<std::uint32_t> seen;
+  for (int i = 0; i < 4096; ++i) {  // across several batches
+    auto const key = tether::detail::random_mask_key();
+    std::uint32_t value = 0;
+    std::memcpy(&value, key.data(), sizeof value);
+    seen.insert(value);
+  }
+  BOOST_TEST(seen.size() > 4000u);
+}
 
 BOOST_AUTO_TEST_CASE(every_length_encoding_at_its_boundaries_round_trips) {
   for (std::size_t size : {0u, 1u, 125u, 126u, 127u, 65535u, 65536u, 70000u}) {
