@@ -79,13 +79,13 @@ std::uint64_t next_connection_id() noexcept {
 
 connection::connection(transport stream, connection_config config)
     : executor_(stream.get_executor()),
-      liveness_(loop_liveness::of(executor_)),
-      stream_(std::move(stream)),
+      stream_(std::in_place, std::move(stream)),
       config_(std::move(config)),
       id_(next_connection_id()),
       reader_(config_.local_role, config_.options.max_message_size),
-      wake_(executor_, clock::time_point::max()),
-      watchdog_(executor_),
+      wake_(std::in_place, executor_, clock::time_point::max()),
+      watchdog_(std::in_place, executor_),
+      liveness_(loop_liveness::of(executor_)),
       last_received_(clock::now()) {
   if (auto const& d = config_.deflate; d.on)
     reader_.enable_inflate(d.receive_window_bits, d.receive_reset, config_.options.compression.max_ratio);
@@ -95,7 +95,7 @@ connection::connection(transport stream, connection_config config)
 connection::~connection() { liveness_->withdraw(*this); }
 
 void connection::start(std::string early_bytes) {
-  if (config_.readiness) polled_ = stream_.use_poller(*config_.readiness, *this);
+  if (config_.readiness) polled_ = stream_->use_poller(*config_.readiness, *this);
   if (!early_bytes.empty()) consume({early_bytes.data(), early_bytes.size()});
   arm_watchdog();
   await_readable();
@@ -170,16 +170,16 @@ void connection::await_readable() {
   read_armed_ = true;
   if (polled_) {
     // Otherwise the poller calls on_ready() when the socket has more.
-    if (ready_for(stream_.read_wants()) || stream_.has_buffered_input()) post_pump();
+    if (ready_for(stream_->read_wants()) || stream_->has_buffered_input()) post_pump();
     return;
   }
   auto on_ready = net::bind_allocator(exact_allocator<void>(), [hold = pump_hold{shared_from_this()}](error_code ec) mutable {
     std::exchange(hold.self, nullptr)->on_readable(ec);
   });
-  if (stream_.has_buffered_input())
+  if (stream_->has_buffered_input())
     net::post(executor_, [on_ready = std::move(on_ready)]() mutable { on_ready(error_code{}); });
   else
-    stream_.async_wait(stream_.read_wants(), std::move(on_ready));
+    stream_->async_wait(stream_->read_wants(), std::move(on_ready));
 }
 
 void connection::post_pump() {
@@ -200,18 +200,18 @@ void connection::on_ready(bool readable, bool writable, bool hangup) {
   in_ready_ = in_ready_ || readable;
   out_ready_ = out_ready_ || writable;
   hangup_seen_ = hangup_seen_ || hangup;
-  if (write_blocked_ && ready_for(stream_.write_wants())) {
+  if (write_blocked_ && ready_for(stream_->write_wants())) {
     write_blocked_ = false;
     write_more();
   }
-  if (read_armed_ && !pump_posted_ && !finished_ && ready_for(stream_.read_wants())) on_readable({});
+  if (read_armed_ && !pump_posted_ && !finished_ && ready_for(stream_->read_wants())) on_readable({});
 }
 
 // With the poller no operation is pending while the pump waits, so this is
 // where a read() waiting on a connection is let go.
 void connection::on_poller_shutdown() noexcept {
   auto const self = shared_from_this();
-  stream_.forget_poller();  // it is going away
+  if (stream_) stream_->forget_poller();  // it is going away (the loop may have taken the stream already)
   read_waiter_ = nullptr;
 }
 
@@ -234,12 +234,12 @@ void connection::on_readable(error_code ec) {
   // TLS hands out one record (16 KiB at most) per read; the bytes it still
   // holds are read now rather than after another wait.
   do {
-    n += stream_.read_some(net::buffer(buffer.data() + n, buffer.size() - n), ec);
-  } while (!ec && n < buffer.size() && stream_.has_buffered_input());
+    n += stream_->read_some(net::buffer(buffer.data() + n, buffer.size() - n), ec);
+  } while (!ec && n < buffer.size() && stream_->has_buffered_input());
   if (polled_) {
     if (ec == net::error::would_block || ec == net::error::try_again)
-      blocked_on(stream_.read_wants());
-    else if (!ec && n < buffer.size() && !stream_.is_tls() && !hangup_seen_)
+      blocked_on(stream_->read_wants());
+    else if (!ec && n < buffer.size() && !stream_->is_tls() && !hangup_seen_)
       in_ready_ = false;  // a short read drained the socket: new bytes bring a new event
   }
   if (n > 0) {
@@ -553,14 +553,14 @@ void connection::write_more() {
   while (gather_next_ < gather_.size()) {
     error_code ec;
     std::size_t const count = std::min(max_buffers, gather_.size() - gather_next_);
-    std::size_t written = stream_.write_some({gather_.data() + gather_next_, count}, ec);
+    std::size_t written = stream_->write_some({gather_.data() + gather_next_, count}, ec);
     if (ec == net::error::would_block || ec == net::error::try_again) {
       if (polled_) {
-        blocked_on(stream_.write_wants());
+        blocked_on(stream_->write_wants());
         write_blocked_ = true;  // on_ready() goes on
         return;
       }
-      stream_.async_wait(stream_.write_wants(), [self = shared_from_this()](error_code ec) {
+      stream_->async_wait(stream_->write_wants(), [self = shared_from_this()](error_code ec) {
         // A wait that completed together with the pump's end of the
         // connection must not write: the stream is closed by now.
         if (ec || self->finished_)
@@ -612,7 +612,7 @@ void connection::after_close_frame_sent() {
     // Our FIN ends the exchange; the pump reads on until the peer's FIN so
     // that unread bytes never turn our last frames into a reset.
     send_shut_ = true;
-    stream_.shutdown_send();
+    stream_->shutdown_send();
   }
 }
 
@@ -629,7 +629,7 @@ net::awaitable<boost::system::error_code> connection::write(std::string payload,
     // Counted before compression: what the application handed over.
     if ((!first || waiting_writers_ == 0) && write_fits(payload.size())) break;
     ++waiting_writers_;
-    co_await wake_.async_wait(use_tuple);  // room for one writer, or a change of state
+    co_await wake_->async_wait(use_tuple);  // room for one writer, or a change of state
     --waiting_writers_;
     if ((co_await net::this_coro::cancellation_state).cancelled() != net::cancellation_type::none) {
       notify_writers();  // a turn given to us passes on
@@ -733,7 +733,7 @@ net::awaitable<boost::system::error_code> connection::close(close_code code, std
   }
   while (!finished_) {
     ++waiting_writers_;
-    co_await wake_.async_wait(use_tuple);  // any change of state
+    co_await wake_->async_wait(use_tuple);  // any change of state
     --waiting_writers_;
     if ((co_await net::this_coro::cancellation_state).cancelled() != net::cancellation_type::none)
       co_return make_error_code(net::error::operation_aborted);  // the close goes on without us
@@ -766,10 +766,12 @@ void connection::on_loop_gone() noexcept {
   } catch (...) {
     // Only its log line can fail; the stream is closed by then.
   }
-  // A timer destroyed after its io_context must have no wait pending.
-  watchdog_.cancel();
-  wake_.cancel();
   read_waiter_ = nullptr;
+  // Asio's sockets and timers reach their io_context's services even when
+  // destroyed idle: they go now, while those services exist.
+  stream_.reset();
+  watchdog_.reset();
+  wake_.reset();
 }
 
 void connection::finish(tether::error why, bool reset) {
@@ -777,10 +779,10 @@ void connection::finish(tether::error why, bool reset) {
   set_error(why);
   finished_ = true;
   if (reset)
-    stream_.reset();
+    stream_->reset();
   else
-    stream_.close();
-  watchdog_.cancel();
+    stream_->close();
+  watchdog_->cancel();
   control_queue_.clear();
   data_queue_.clear();
   notify();
@@ -807,8 +809,8 @@ void connection::arm_watchdog() {
   if (flushing_ && o.send_timeout.count() > 0) deadline = std::min(deadline, last_sent_ + o.send_timeout);
   if (deadline == clock::time_point::max()) return;
   watchdog_deadline_ = deadline;
-  watchdog_.expires_at(deadline);
-  watchdog_.async_wait(net::bind_allocator(exact_allocator<void>(), [weak = weak_from_this()](error_code ec) {
+  watchdog_->expires_at(deadline);
+  watchdog_->async_wait(net::bind_allocator(exact_allocator<void>(), [weak = weak_from_this()](error_code ec) {
     if (ec) return;
     if (auto self = weak.lock()) self->on_watchdog();
   }));

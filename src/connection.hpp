@@ -29,6 +29,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -180,11 +181,11 @@ class connection : public std::enable_shared_from_this<connection>, private read
   // Room in the queue wakes one writer (it passes the turn on if room
   // remains); a change of state wakes every writer and closer.
   void notify_writers() noexcept {
-    if (waiting_writers_ == 0) return;
+    if (waiting_writers_ == 0 || !wake_) return;
     if (close_sent_ || close_received_ || finished_)
-      wake_.cancel();
+      wake_->cancel();
     else if (queued_bytes_ < config_.options.max_write_queue)
-      wake_.cancel_one();
+      wake_->cancel_one();
   }
   bool write_fits(std::size_t size) const noexcept {
     return queued_bytes_ == 0 || queued_bytes_ + size <= config_.options.max_write_queue;
@@ -200,10 +201,9 @@ class connection : public std::enable_shared_from_this<connection>, private read
   void log_debug(std::string_view text) const;
 
   boost::asio::any_io_executor executor_;
-  std::shared_ptr<loop_liveness> liveness_;
-  connection* loop_prev_ = nullptr;  // loop_liveness's list
-  connection* loop_next_ = nullptr;
-  transport stream_;
+  // Optional only so that on_loop_gone() can destroy them before their
+  // io_context; present for the whole life of the loop.
+  std::optional<transport> stream_;
   connection_config config_;
   std::uint64_t id_;
   frame_reader reader_;
@@ -227,9 +227,14 @@ class connection : public std::enable_shared_from_this<connection>, private read
   bool flushing_ = false;
 
   boost::asio::any_completion_handler<void(error_code)> read_waiter_;
-  boost::asio::steady_timer wake_;  // writers and closers: cancel() wakes every one
+  std::optional<boost::asio::steady_timer> wake_;  // writers and closers: cancel() wakes every one
   std::uint32_t waiting_writers_ = 0;
-  boost::asio::steady_timer watchdog_;
+  std::optional<boost::asio::steady_timer> watchdog_;
+  // After the timers: a service made after theirs is shut down before them,
+  // so on_loop_gone() finds them (and the stream) still whole.
+  std::shared_ptr<loop_liveness> liveness_;
+  connection* loop_prev_ = nullptr;  // loop_liveness's list
+  connection* loop_next_ = nullptr;
 
   // With the poller: whether each direction may have something, that is,
   // has not blocked since the poller last said it was ready.
