@@ -37,6 +37,7 @@
 #include <mutex>
 #include <optional>
 #include <stdexcept>
+#include <system_error>
 #include <thread>
 #include <unordered_map>
 
@@ -135,7 +136,7 @@ std::vector<listener> listeners_of(server_options const& options) {
   return {only};
 }
 
-void open_listener(listening& l, net::io_context& ctx) {
+void open_listener_or_throw(listening& l, net::io_context& ctx) {
   auto& acceptor = l.acceptor.emplace(ctx);
   if (!l.where.unix_path.empty()) {
     // A socket file left by a server that died is in the way; anything
@@ -156,6 +157,21 @@ void open_listener(listening& l, net::io_context& ctx) {
     l.port = bound.port();
   }
   acceptor.listen(net::socket_base::max_listen_connections);
+}
+
+// One plain sentence with the address and the system's reason, as a
+// std::system_error: Boost's own would append its source location, which
+// means nothing to the person whose port is taken.
+void open_listener(listening& l, net::io_context& ctx) {
+  try {
+    open_listener_or_throw(l, ctx);
+  } catch (boost::system::system_error const& e) {
+    auto const& where = l.where;
+    std::string const place =
+        where.unix_path.empty() ? endpoint{where.address, where.port}.to_string() : "unix:" + where.unix_path;
+    throw std::system_error(std::error_code(e.code().value(), std::system_category()),
+                            "tether::server: cannot listen on " + place);
+  }
 }
 
 }  // namespace

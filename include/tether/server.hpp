@@ -93,7 +93,9 @@ struct server_options {
 /// the rest from the thread that owns the server.
 class server {
  public:
-  /// Binds and listens at once; throws std::system_error if it cannot.
+  /// Binds and listens at once. Throws std::system_error if it cannot,
+  /// whose what() is one sentence: "tether::server: cannot listen on
+  /// 127.0.0.1:8080: Address already in use"; code() says why.
   explicit server(router app, server_options options = {});
   ~server();
   server(server const&) = delete;

@@ -327,6 +327,28 @@ BOOST_AUTO_TEST_CASE(every_example_prints_its_usage_on_help_and_exits_0) {
   }
 }
 
+// The demo holds 8080 and getting-started leads to a server on 8080: a
+// taken port must be one plain sentence, not an abort with Boost's source
+// location.
+BOOST_AUTO_TEST_CASE(a_taken_port_is_a_plain_message_and_exit_1) {
+  net::io_context ctx;
+  tcp::acceptor taken(ctx, {net::ip::make_address("127.0.0.1"), 0});
+  auto const port = std::to_string(taken.local_endpoint().port());
+  for (std::string const name : {"01_echo_server", "03_chat_rooms", "08_live_svg", "demo_index"}) {
+    auto const command = examples_dir() + "/" + name + " --port " + port + " 2>&1; echo \"exit $?\"";
+    std::string said;
+    if (FILE* out = ::popen(command.c_str(), "r")) {
+      char line[512];
+      while (std::fgets(line, sizeof line, out)) said += line;
+      ::pclose(out);
+    }
+    BOOST_TEST(said.find("cannot listen on 127.0.0.1:" + port + ": Address already in use") != std::string::npos,
+               name << ": " << said);
+    BOOST_TEST(said.find('[') == std::string::npos, name << ": " << said);
+    BOOST_TEST(said.find("exit 1") != std::string::npos, name << ": " << said);
+  }
+}
+
 // A page without an icon link makes every browser ask for /favicon.ico,
 // a 404 in the console and the log of every example.
 BOOST_AUTO_TEST_CASE(every_page_declares_its_icon) {

@@ -11,6 +11,7 @@
 #include <memory>
 #include <optional>
 #include <stdexcept>
+#include <system_error>
 
 using namespace test;
 using tether::detail::opcode;
@@ -332,6 +333,21 @@ BOOST_AUTO_TEST_CASE(ping_and_close_own_their_arguments_until_awaited) {
     BOOST_TEST(!(co_await std::move(close)));
     BOOST_TEST((ws.peer_close_code() == tether::close_code::normal));
   });
+}
+
+BOOST_AUTO_TEST_CASE(a_busy_port_is_one_plain_sentence_with_the_address) {
+  net::io_context ctx;
+  tcp::acceptor taken(ctx, {net::ip::make_address("127.0.0.1"), 0});
+  auto const port = taken.local_endpoint().port();
+  tether::router app;
+  try {
+    tether::server server(app, {.port = port, .logger = tether::logger::silent()});
+    BOOST_FAIL("the server bound a port that was taken");
+  } catch (std::system_error const& e) {
+    BOOST_TEST((e.code() == std::errc::address_in_use));
+    BOOST_TEST(std::string(e.what()) ==
+               "tether::server: cannot listen on 127.0.0.1:" + std::to_string(port) + ": Address already in use");
+  }
 }
 
 BOOST_AUTO_TEST_CASE(two_threads_serve_many_clients) {
