@@ -14,6 +14,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
+#include <system_error>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -319,6 +320,10 @@ int main(int argc, char** argv) {
   if (s.listen_port >= 0) {
     try {
       finish(run_server(s));
+    } catch (std::system_error const& e) {
+      // tether::server's own sentence names the address and the reason.
+      std::fprintf(stderr, "tether-cat: %s\n", e.what());
+      finish(1);
     } catch (boost::system::system_error const& e) {
       // what() would end with Boost's source location of the throw.
       std::fprintf(stderr, "tether-cat: cannot listen on 127.0.0.1:%d: %s\n", s.listen_port, e.code().message().c_str());
