@@ -10,18 +10,6 @@ using namespace test;
 
 namespace {
 
-std::string examples_dir() {
-  char const* dir = std::getenv("TETHER_EXAMPLES_DIR");
-  BOOST_REQUIRE_MESSAGE(dir, "TETHER_EXAMPLES_DIR is not set");
-  return dir;
-}
-
-constexpr bool sanitized =
-#if defined(__SANITIZE_ADDRESS__)
-    true;
-#else
-    false;
-#endif
 
 std::size_t resident_kib(pid_t pid) {
   std::ifstream status("/proc/" + std::to_string(pid) + "/status");

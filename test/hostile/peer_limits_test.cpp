@@ -29,14 +29,6 @@ using clock_type = std::chrono::steady_clock;
 
 namespace {
 
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-// The sanitizers' allocators keep freed memory in quarantine and slow every
-// instruction down: memory is not asserted there, and CPU bounds are wider.
-constexpr bool sanitized = true;
-#else
-constexpr bool sanitized = false;
-#endif
-
 std::size_t resident_bytes() {
   std::ifstream statm("/proc/self/statm");
   std::size_t pages = 0, resident = 0;

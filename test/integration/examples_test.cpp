@@ -16,12 +16,6 @@ using namespace test;
 
 namespace {
 
-std::string examples_dir() {
-  char const* dir = std::getenv("TETHER_EXAMPLES_DIR");
-  BOOST_REQUIRE_MESSAGE(dir, "TETHER_EXAMPLES_DIR is not set");
-  return dir;
-}
-
 std::string env(char const* name) {
   char const* value = std::getenv(name);
   BOOST_REQUIRE_MESSAGE(value, name << " is not set");

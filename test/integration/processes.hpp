@@ -6,6 +6,7 @@
 
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -14,6 +15,13 @@
 #include <unistd.h>
 
 namespace test {
+
+/// Where meson put the example programs (test/meson.build sets it).
+inline std::string examples_dir() {
+  char const* dir = std::getenv("TETHER_EXAMPLES_DIR");
+  BOOST_REQUIRE_MESSAGE(dir, "TETHER_EXAMPLES_DIR is not set");
+  return dir;
+}
 
 /// A child process whose standard output we read (its standard error is
 /// the test's); SIGTERM ends it, SIGKILL if it does not go within 10 s.

@@ -29,6 +29,16 @@
 
 namespace test {
 
+/// Built with a sanitizer, whose allocator keeps freed memory in quarantine
+/// and which slows every instruction down: tests that bound memory or CPU
+/// skip or widen those bounds there.
+inline constexpr bool sanitized =
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+    true;
+#else
+    false;
+#endif
+
 namespace net = boost::asio;
 using tcp = net::ip::tcp;
 using namespace std::chrono_literals;
