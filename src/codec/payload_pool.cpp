@@ -1,4 +1,4 @@
-#include "payload_pool.hpp"
+#include "codec/payload_pool.hpp"
 
 #include <array>
 #include <utility>

@@ -5,7 +5,7 @@
 #define BOOST_TEST_MODULE conformance
 #include "../integration/support.hpp"
 
-#include "handshake.hpp"
+#include "ws/handshake.hpp"
 
 #include <cstring>
 

@@ -3,11 +3,11 @@
 // Sec-WebSocket-Key, Sec-WebSocket-Protocol, Sec-WebSocket-Extensions (read
 // as an offer by the server and as an answer by the client), a proxy URL
 // (also read as a ws:// URL).
-#include "extensions.hpp"
-#include "handshake.hpp"
+#include "ws/extensions.hpp"
+#include "ws/handshake.hpp"
 #include "input.hpp"
-#include "proxy.hpp"
-#include "ws_url.hpp"
+#include "client/proxy.hpp"
+#include "client/ws_url.hpp"
 
 #include <cstdint>
 #include <string>

@@ -5,7 +5,7 @@
 #define BOOST_TEST_MODULE hostile_http
 #include "../integration/support.hpp"
 
-#include "tls.hpp"
+#include "net/tls.hpp"
 
 #include <tether/accept.hpp>
 

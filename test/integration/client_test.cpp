@@ -4,7 +4,7 @@
 #define BOOST_TEST_MODULE client
 #include "support.hpp"
 
-#include "proxy.hpp"
+#include "client/proxy.hpp"
 
 #include <boost/asio/detached.hpp>
 #include <boost/asio/steady_timer.hpp>

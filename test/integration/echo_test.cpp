@@ -4,7 +4,7 @@
 
 #include <boost/asio/detached.hpp>
 
-#include "handshake.hpp"
+#include "ws/handshake.hpp"
 
 #include <cstring>
 #include <map>

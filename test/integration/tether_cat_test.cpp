@@ -2,7 +2,7 @@
 #define BOOST_TEST_MODULE tether_cat
 #include "support.hpp"
 
-#include "handshake.hpp"
+#include "ws/handshake.hpp"
 
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>

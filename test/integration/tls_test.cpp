@@ -4,7 +4,7 @@
 #define BOOST_TEST_MODULE tls
 #include "support.hpp"
 
-#include "tls.hpp"
+#include "net/tls.hpp"
 
 #include <boost/asio/local/stream_protocol.hpp>
 

@@ -6,7 +6,7 @@
 #include "codec/deflate.hpp"
 #include "codec/frame.hpp"
 #include "codec/frame_reader.hpp"
-#include "extensions.hpp"
+#include "ws/extensions.hpp"
 
 #include <limits>
 #include <random>

@@ -2,7 +2,7 @@
 #define BOOST_TEST_MODULE handshake
 #include <boost/test/unit_test.hpp>
 
-#include "handshake.hpp"
+#include "ws/handshake.hpp"
 
 #include <tether/router.hpp>
 

@@ -4,7 +4,7 @@
 
 #include <tether/router.hpp>
 
-#include "gate.hpp"
+#include "net/gate.hpp"
 
 #include <string>
 #include <vector>

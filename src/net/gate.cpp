@@ -1,4 +1,4 @@
-#include "gate.hpp"
+#include "net/gate.hpp"
 
 #include <algorithm>
 #include <charconv>

@@ -1,4 +1,4 @@
-#include "tls.hpp"
+#include "net/tls.hpp"
 
 #include <boost/asio/ip/address.hpp>
 

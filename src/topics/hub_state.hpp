@@ -4,7 +4,7 @@
 
 #include <tether/hub.hpp>
 
-#include "connection.hpp"
+#include "ws/connection.hpp"
 
 #include <atomic>
 #include <map>

@@ -1,12 +1,12 @@
 #include <tether/client.hpp>
 
-#include "connection.hpp"
-#include "extensions.hpp"
-#include "handshake.hpp"
-#include "ws_url.hpp"
-#include "proxy.hpp"
-#include "tls.hpp"
-#include "transport.hpp"
+#include "ws/connection.hpp"
+#include "ws/extensions.hpp"
+#include "ws/handshake.hpp"
+#include "client/ws_url.hpp"
+#include "client/proxy.hpp"
+#include "net/tls.hpp"
+#include "net/transport.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/connect.hpp>

@@ -1,6 +1,6 @@
-#include "loop_liveness.hpp"
+#include "net/loop_liveness.hpp"
 
-#include "connection.hpp"
+#include "ws/connection.hpp"
 
 #include <boost/asio/execution/context.hpp>
 #include <boost/asio/execution_context.hpp>

@@ -1,4 +1,4 @@
-#include "http_message.hpp"
+#include "http/http_message.hpp"
 
 namespace http = boost::beast::http;
 

@@ -1,14 +1,14 @@
 #include <tether/server.hpp>
 
-#include "connection.hpp"
-#include "gate.hpp"
-#include "extensions.hpp"
-#include "handshake.hpp"
-#include "http_message.hpp"
-#include "http_rules.hpp"
-#include "poller.hpp"
-#include "tls.hpp"
-#include "transport.hpp"
+#include "ws/connection.hpp"
+#include "net/gate.hpp"
+#include "ws/extensions.hpp"
+#include "ws/handshake.hpp"
+#include "http/http_message.hpp"
+#include "http/http_rules.hpp"
+#include "net/poller.hpp"
+#include "net/tls.hpp"
+#include "net/transport.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/bind_cancellation_slot.hpp>

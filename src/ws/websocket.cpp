@@ -1,6 +1,6 @@
 #include <tether/websocket.hpp>
 
-#include "connection.hpp"
+#include "ws/connection.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>

@@ -1,4 +1,4 @@
-#include "host_port.hpp"
+#include "http/host_port.hpp"
 
 #include <boost/asio/ip/address.hpp>
 

@@ -1,6 +1,6 @@
-#include "static_files.hpp"
+#include "http/static_files.hpp"
 
-#include "handshake.hpp"
+#include "ws/handshake.hpp"
 
 #include <algorithm>
 #include <cctype>

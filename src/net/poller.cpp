@@ -1,4 +1,4 @@
-#include "poller.hpp"
+#include "net/poller.hpp"
 
 #include <boost/asio/error.hpp>
 #include <boost/asio/execution/context.hpp>

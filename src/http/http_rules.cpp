@@ -1,6 +1,6 @@
-#include "http_rules.hpp"
+#include "http/http_rules.hpp"
 
-#include "handshake.hpp"
+#include "ws/handshake.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/ip/address.hpp>

@@ -1,6 +1,6 @@
-#include "extensions.hpp"
+#include "ws/extensions.hpp"
 
-#include "handshake.hpp"
+#include "ws/handshake.hpp"
 
 #include <algorithm>
 #include <optional>

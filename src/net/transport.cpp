@@ -1,6 +1,6 @@
-#include "transport.hpp"
+#include "net/transport.hpp"
 
-#include "poller.hpp"
+#include "net/poller.hpp"
 
 #include <tether/error.hpp>
 

@@ -1,4 +1,4 @@
-#include "handshake.hpp"
+#include "ws/handshake.hpp"
 
 
 #include <openssl/evp.h>

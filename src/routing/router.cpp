@@ -1,7 +1,7 @@
 #include <tether/router.hpp>
 
-#include "handshake.hpp"
-#include "static_files.hpp"
+#include "ws/handshake.hpp"
+#include "http/static_files.hpp"
 
 #include <boost/url/parse.hpp>
 

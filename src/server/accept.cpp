@@ -1,11 +1,11 @@
 #include <tether/accept.hpp>
 
-#include "connection.hpp"
-#include "extensions.hpp"
-#include "handshake.hpp"
-#include "http_message.hpp"
-#include "http_rules.hpp"
-#include "transport.hpp"
+#include "ws/connection.hpp"
+#include "ws/extensions.hpp"
+#include "ws/handshake.hpp"
+#include "http/http_message.hpp"
+#include "http/http_rules.hpp"
+#include "net/transport.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/steady_timer.hpp>

@@ -1,6 +1,6 @@
 #include <tether/request.hpp>
 
-#include "handshake.hpp"
+#include "ws/handshake.hpp"
 
 #include <boost/url/params_view.hpp>
 #include <boost/url/parse_query.hpp>

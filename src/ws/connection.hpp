@@ -7,10 +7,10 @@
 #include "codec/deflate.hpp"
 #include "codec/frame.hpp"
 #include "codec/frame_reader.hpp"
-#include "extensions.hpp"
-#include "loop_liveness.hpp"
-#include "poller.hpp"
-#include "transport.hpp"
+#include "ws/extensions.hpp"
+#include "net/loop_liveness.hpp"
+#include "net/poller.hpp"
+#include "net/transport.hpp"
 
 #include <tether/close_code.hpp>
 #include <tether/error.hpp>

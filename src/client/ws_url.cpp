@@ -1,4 +1,4 @@
-#include "ws_url.hpp"
+#include "client/ws_url.hpp"
 
 #include <boost/url/parse.hpp>
 

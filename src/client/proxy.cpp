@@ -1,7 +1,7 @@
-#include "proxy.hpp"
+#include "client/proxy.hpp"
 
-#include "handshake.hpp"
-#include "ws_url.hpp"
+#include "ws/handshake.hpp"
+#include "client/ws_url.hpp"
 
 #include <boost/asio/ip/address.hpp>
 #include <boost/url/parse.hpp>

@@ -1,7 +1,7 @@
 #include <tether/redis.hpp>
 
 #include "codec/utf8.hpp"
-#include "hub_state.hpp"
+#include "topics/hub_state.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/bind_cancellation_slot.hpp>

@@ -1,6 +1,6 @@
 #include <tether/origin.hpp>
 
-#include "host_port.hpp"
+#include "http/host_port.hpp"
 
 #include <algorithm>
 #include <cctype>

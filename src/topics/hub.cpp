@@ -3,8 +3,8 @@
 #include "codec/deflate.hpp"
 #include "codec/frame.hpp"
 #include "codec/utf8.hpp"
-#include "connection.hpp"
-#include "hub_state.hpp"
+#include "ws/connection.hpp"
+#include "topics/hub_state.hpp"
 
 #include <boost/asio/post.hpp>
 

@@ -4,8 +4,8 @@
 // absolute-form targets, leading empty lines. One place for the server and
 // tether::accept, so that both answer a hostile peer the same way.
 
-#include "host_port.hpp"
-#include "transport.hpp"
+#include "http/host_port.hpp"
+#include "net/transport.hpp"
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>

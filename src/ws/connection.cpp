@@ -1,4 +1,4 @@
-#include "connection.hpp"
+#include "ws/connection.hpp"
 
 #include "codec/payload_pool.hpp"
 #include "codec/utf8.hpp"
