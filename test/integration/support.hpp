@@ -20,8 +20,11 @@
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <unistd.h>
 
+#include <atomic>
 #include <chrono>
+#include <cstdio>
 #include <future>
 #include <optional>
 #include <string>
@@ -248,8 +251,30 @@ inline std::string http_exchange(std::uint16_t port, std::string const& method, 
 }
 
 /// A loopback port nobody listens on.
+// A port for a child process to listen on. Not one the kernel hands out
+// for port 0: those come from the ephemeral range, where any outgoing
+// connection of a test running beside this one may take it before the
+// child binds (seen in CI: "Address already in use"). Ports below that
+// range are handed out in a sequence that starts at a place of this
+// process's own, and each is checked free before it is returned.
 inline std::uint16_t free_port() {
+  unsigned low = 32768;
+  if (std::FILE* range = std::fopen("/proc/sys/net/ipv4/ip_local_port_range", "r")) {
+    if (std::fscanf(range, "%u", &low) != 1) low = 32768;
+    std::fclose(range);
+  }
+  unsigned const first = 10000, count = low > first + 1000 ? low - first : 0;
+  static std::atomic<unsigned> next{static_cast<unsigned>(::getpid()) * 97u};
   net::io_context ctx;
+  for (unsigned tries = 0; count > 0 && tries < 1000; ++tries) {
+    auto const port = static_cast<std::uint16_t>(first + next.fetch_add(1) % count);
+    tcp::acceptor acceptor(ctx);
+    boost::system::error_code ec;
+    acceptor.open(tcp::v4(), ec);
+    acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
+    acceptor.bind({net::ip::make_address("127.0.0.1"), port}, ec);
+    if (!ec) return port;
+  }
   tcp::acceptor acceptor(ctx, {net::ip::make_address("127.0.0.1"), 0});
   return acceptor.local_endpoint().port();
 }
