@@ -9,8 +9,8 @@ namespace tether::detail {
 
 frame_writer::frame_writer(role local, send_compression compression) noexcept
     : role_(local), compression_(compression) {
-  compression_.level = std::clamp(compression_.level, 1, 9);
-  compression_.mem_level = std::clamp(compression_.mem_level, 1, 9);
+  compression_.level = std::clamp<std::int8_t>(compression_.level, 1, 9);
+  compression_.mem_level = std::clamp<std::int8_t>(compression_.mem_level, 1, 9);
 }
 
 outgoing_frame frame_writer::make(opcode op, std::string payload) {

@@ -27,17 +27,19 @@ struct outgoing_frame {
 };
 
 /// How this side compresses what it sends, as permessage-deflate agreed.
+/// Small on purpose: every connection holds one.
 struct send_compression {
   bool on = false;
-  int window_bits = 15;  // 8: the peer cannot take our compressed data, send plain
-  bool reset_each = false;  // no context takeover: every message starts afresh
-  int mem_level = 8;
-  int level = 6;
-  std::size_t threshold = 64;  // shorter messages go plain
+  bool reset_each = false;       // no context takeover: every message starts afresh
+  std::int8_t window_bits = 15;  // 8: the peer cannot take our compressed data, send plain
+  std::int8_t mem_level = 8;     // 1..9
+  std::int8_t level = 6;         // 1..9
+  std::size_t threshold = 64;    // shorter messages go plain
 };
 
 class frame_writer {
  public:
+  /// `compression` levels are clamped to zlib's 1..9.
   frame_writer(role local, send_compression compression) noexcept;
 
   /// Frames one whole message or control frame. Takes the payload by value:

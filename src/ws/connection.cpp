@@ -68,17 +68,16 @@ connection::connection(transport stream, connection_config config)
                clock::now()),
       subprotocol_(std::move(config.subprotocol)),
       remote_(std::move(config.remote)),
-      readiness_(config.readiness),
       wake_(std::in_place, executor_, clock::time_point::max()),
       watchdog_(std::in_place, executor_),
       liveness_(loop_liveness::of(executor_)) {
   liveness_->enroll(*this);
+  if (config.readiness) polled_ = stream_->use_poller(*config.readiness, *this);
 }
 
 connection::~connection() { liveness_->withdraw(*this); }
 
 void connection::start(std::string early_bytes) {
-  if (readiness_) polled_ = stream_->use_poller(*readiness_, *this);
   if (!early_bytes.empty()) session_.receive({early_bytes.data(), early_bytes.size()}, clock::now());
   act();
   arm_watchdog();
@@ -91,7 +90,7 @@ void connection::act() {
   auto const todo = session_.take_actions();
   if (todo == 0) return;
   if (todo & session::end_transport) {
-    if (session_.reset_transport())
+    if (todo & session::end_with_reset)
       stream_->reset();
     else
       stream_->close();

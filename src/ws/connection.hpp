@@ -146,8 +146,6 @@ class connection : public std::enable_shared_from_this<connection>, private read
   session session_;
   std::string subprotocol_;
   endpoint remote_;
-  poller* readiness_;
-  bool flushing_ = false;  // a flush is posted or writing
 
   boost::asio::any_completion_handler<void(error_code)> read_waiter_;
   std::optional<boost::asio::steady_timer> wake_;  // writers and closers: cancel() wakes every one
@@ -169,6 +167,7 @@ class connection : public std::enable_shared_from_this<connection>, private read
 
   bool reading_ = false;     // a read() is waiting
   bool read_armed_ = false;  // the pump waits for the socket
+  bool flushing_ = false;    // a flush is posted or writing
   clock::time_point watchdog_deadline_ = clock::time_point::max();
 };
 

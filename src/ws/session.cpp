@@ -34,26 +34,29 @@ std::string describe_close(close_code code, std::string_view reason) {
 }
 
 send_compression compression_for(deflate_agreement const& d, compression_options const& c) noexcept {
+  auto const small = [](int value) { return static_cast<std::int8_t>(std::clamp(value, 1, 15)); };
   return {.on = d.on,
-          .window_bits = d.send_window_bits,
           .reset_each = d.send_reset,
-          .mem_level = c.mem_level,
-          .level = c.level,
+          .window_bits = small(d.send_window_bits),
+          .mem_level = small(c.mem_level),
+          .level = small(c.level),
           .threshold = c.threshold};
 }
 
 }  // namespace
 
 session::session(session_config config, time_point now)
-    : config_(std::move(config)),
-      reader_(config_.local_role, config_.options.max_message_size),
-      writer_(config_.local_role, compression_for(config_.deflate, config_.options.compression)),
+    : options_(std::move(config.options)),
+      log_(std::move(config.log)),
+      id_(config.id),
+      reader_(config.local_role, options_.max_message_size),
+      writer_(config.local_role, compression_for(config.deflate, options_.compression)),
       last_received_(now) {
-  if (auto const& d = config_.deflate; d.on)
-    reader_.enable_inflate(d.receive_window_bits, d.receive_reset, config_.options.compression.max_ratio);
+  if (auto const& d = config.deflate; d.on)
+    reader_.enable_inflate(d.receive_window_bits, d.receive_reset, options_.compression.max_ratio);
 }
 
-void session::log_debug(std::string_view text) const { config_.log.log(log_level::debug, config_.id, text); }
+void session::log_debug(std::string_view text) const { log_.log(log_level::debug, id_, text); }
 
 // Every change of state may end reads and writes: the waiting ones look again.
 void session::enter(state next) noexcept {
@@ -66,7 +69,7 @@ void session::note_room() noexcept {
   if (waiting_writers_ == 0) return;
   if (state_ != state::open)
     actions_ |= wake_all;
-  else if (queued_bytes_ < config_.options.max_write_queue)
+  else if (queued_bytes_ < options_.max_write_queue)
     actions_ |= wake_writer;
 }
 
@@ -77,7 +80,7 @@ session::input session::wanted_input() const noexcept {
   // Once a close frame is on its way, the peer's answer must be read even
   // if the application no longer reads messages. Otherwise a full inbox
   // waits for read(); keep-alive checks go on meanwhile.
-  if (state_ == state::open && inbox_bytes_ >= config_.options.max_read_queue) return input::none;
+  if (state_ == state::open && inbox_bytes_ >= options_.max_read_queue) return input::none;
   return deferred_ ? input::parse_set_aside : input::read;
 }
 
@@ -160,12 +163,12 @@ session::parse_stop session::consume_frames(std::span<char> bytes, std::size_t& 
         bool const closing = state_ == state::closing_sent;
         // After our close frame, messages nobody will read are dropped
         // rather than stored past the limit.
-        if (closing && inbox_bytes_ >= config_.options.max_read_queue) break;
+        if (closing && inbox_bytes_ >= options_.max_read_queue) break;
         inbox_bytes_ += inbox_cost(msg);
         inbox_.push_back(std::move(msg));
         actions_ |= wake_reader;
         if (used == bytes.size()) break;
-        if (!closing && inbox_bytes_ >= config_.options.max_read_queue) return parse_stop::inbox_full;
+        if (!closing && inbox_bytes_ >= options_.max_read_queue) return parse_stop::inbox_full;
         if (reader_.inflated_total() - inflated_at_turn_start_ >= inflate_budget_per_turn)
           return parse_stop::budget_spent;
         break;
@@ -188,11 +191,11 @@ void session::on_control(frame_reader::event what) {
   if (what == frame_reader::event::pong) {
     ping_outstanding_ = false;
     actions_ |= rearm;  // the next keep-alive ping, also when pong_timeout is off
-    if (config_.log.enabled(log_level::trace)) config_.log.log(log_level::trace, config_.id, "pong received");
+    if (log_.enabled(log_level::trace)) log_.log(log_level::trace, id_, "pong received");
     return;
   }
   if (state_ != state::open) return;  // nothing may follow our close frame
-  if (config_.log.enabled(log_level::debug))
+  if (log_.enabled(log_level::debug))
     log_debug("ping received (" + std::to_string(reader_.control_payload().size()) + " bytes), answering");
   queue_control(writer_.make(opcode::pong, std::string(reader_.control_payload())), last_received_);
 }
@@ -207,7 +210,7 @@ void session::on_peer_close() {
   peer_close_code_ = static_cast<close_code>(payload.code);
   peer_close_reason_.assign(payload.reason);
   set_error(tether::error::closed);
-  if (config_.log.enabled(log_level::debug))
+  if (log_.enabled(log_level::debug))
     log_debug("peer closed with " + describe_close(peer_close_code_, peer_close_reason_));
   if (state_ == state::open) {
     enter(state::closing_received);
@@ -221,7 +224,7 @@ void session::on_peer_close() {
 void session::transport_ended(error_code ec) {
   if (state_ == state::ended) return;
   if (state_ != state::closing_received && state_ != state::closed && state_ != state::failed &&
-      config_.log.enabled(log_level::debug))
+      log_.enabled(log_level::debug))
     log_debug("connection lost: " + ec.message());
   end(tether::error::connection_lost);
 }
@@ -229,7 +232,7 @@ void session::transport_ended(error_code ec) {
 std::optional<message> session::take_message() noexcept {
   if (inbox_head_ == inbox_.size()) return std::nullopt;
   message msg = std::move(inbox_[inbox_head_++]);
-  bool const was_full = inbox_bytes_ >= config_.options.max_read_queue;
+  bool const was_full = inbox_bytes_ >= options_.max_read_queue;
   inbox_bytes_ -= inbox_cost(msg);
   if (inbox_head_ == inbox_.size()) {
     inbox_.clear();
@@ -260,7 +263,7 @@ void session::start_sending(time_point now) {
   if (sending_) return;
   sending_ = true;
   last_sent_ = now;
-  if (config_.options.send_timeout.count() > 0) actions_ |= rearm;
+  if (options_.send_timeout.count() > 0) actions_ |= rearm;
 }
 
 void session::queue_data(outgoing_frame frame, time_point now) {
@@ -290,7 +293,7 @@ void session::queue_control(outgoing_frame frame, time_point now) {
 // The caller has entered the closing state.
 void session::queue_close(close_code code, std::string_view reason, time_point now) {
   data_queue_.push_back(writer_.make_close(static_cast<std::uint16_t>(code), reason));
-  if (config_.options.close_timeout.count() > 0) close_deadline_ = now + config_.options.close_timeout;
+  if (options_.close_timeout.count() > 0) close_deadline_ = now + options_.close_timeout;
   actions_ |= rearm | read_again;  // the peer's answer must be read, even past max_read_queue
   start_sending(now);
 }
@@ -366,7 +369,7 @@ void session::after_close_frame_written() {
 }
 
 void session::write_failed(error_code ec) {
-  if (state_ != state::ended && config_.log.enabled(log_level::debug)) log_debug("write failed: " + ec.message());
+  if (state_ != state::ended && log_.enabled(log_level::debug)) log_debug("write failed: " + ec.message());
   end(tether::error::connection_lost);
 }
 
@@ -399,7 +402,7 @@ session::error_code session::close(close_code code, std::string_view reason, tim
       !is_valid_utf8(reason))
     return make_error_code(tether::error::invalid_argument);
   if (state_ == state::open) {
-    if (config_.log.enabled(log_level::debug)) log_debug("closing with " + describe_close(code, reason));
+    if (log_.enabled(log_level::debug)) log_debug("closing with " + describe_close(code, reason));
     enter(state::closing_sent);
     queue_close(code, reason, now);
   }
@@ -412,12 +415,11 @@ void session::abort(tether::error why, bool reset) { end(why, reset); }
 
 session::publish_format session::format_for_publishing() const noexcept {
   using kind = publish_format::kind;
-  auto const& d = config_.deflate;
-  if (config_.local_role == role::client || (d.on && !d.send_reset)) return {kind::own};
+  auto const& c = writer_.compression();
+  if (writer_.local_role() == role::client || (c.on && !c.reset_each)) return {kind::own};
   // A window of 8 bits means plain messages (see frame_writer::make).
-  if (!d.on || d.send_window_bits < 9) return {kind::plain};
-  auto const& c = config_.options.compression;
-  return {kind::compressed, d.send_window_bits, std::clamp(c.mem_level, 1, 9), std::clamp(c.level, 1, 9), c.threshold};
+  if (!c.on || c.window_bits < 9) return {kind::plain};
+  return {kind::compressed, c.window_bits, c.mem_level, c.level, c.threshold};
 }
 
 // Published frames still waiting for the next batch. Frames in flight
@@ -437,10 +439,10 @@ session::delivery session::deliver(std::shared_ptr<std::string const> const& fra
                                    message_kind kind, overflow when_full, std::size_t& dropped_older, time_point now) {
   dropped_older = 0;
   if (state_ != state::open) return delivery::gone;
-  auto const limit = config_.options.max_write_queue;
+  auto const limit = options_.max_write_queue;
   // With context takeover every compressed frame is history for the next:
   // none may be dropped once compressed.
-  bool const droppable = !(config_.deflate.on && !config_.deflate.send_reset);
+  bool const droppable = !(writer_.compression().on && !writer_.compression().reset_each);
   std::size_t const incoming = framed ? framed->size() : payload.size();
   if (!write_fits(incoming)) {
     switch (when_full) {
@@ -450,7 +452,7 @@ session::delivery session::deliver(std::shared_ptr<std::string const> const& fra
       case overflow::close_busy:
         // The close frame goes right behind what is already being written.
         dropped_older = drop_waiting_published(0);
-        if (config_.log.enabled(log_level::debug)) log_debug("write queue full for a published message: closing");
+        if (log_.enabled(log_level::debug)) log_debug("write queue full for a published message: closing");
         fail(tether::error::too_slow,
              when_full == overflow::close_busy ? close_code::try_again_later : close_code::policy_violation, now);
         return delivery::closed;
@@ -482,7 +484,7 @@ session::delivery session::deliver(std::shared_ptr<std::string const> const& fra
 void session::fail(tether::error why, close_code code, time_point now) {
   if (state_ == state::ended || state_ == state::failed) return;
   set_error(why);
-  if (config_.log.enabled(log_level::debug))
+  if (log_.enabled(log_level::debug))
     log_debug(std::string("failing: ") + make_error_code(why).message() + ", closing with " +
               std::to_string(static_cast<unsigned>(code)));
   bool const close_queued = state_ != state::open;
@@ -497,18 +499,17 @@ void session::end(tether::error why, bool reset) {
   if (state_ == state::ended) return;
   set_error(why);
   enter(state::ended);
-  reset_ = reset;
-  actions_ |= end_transport;
+  actions_ |= reset ? end_transport | end_with_reset : end_transport;
   control_queue_.clear();
   data_queue_.clear();
-  if (config_.log.enabled(log_level::debug)) log_debug(std::string("ended: ") + make_error_code(error_).message());
+  if (log_.enabled(log_level::debug)) log_debug(std::string("ended: ") + make_error_code(error_).message());
 }
 
 // ---------------------------------------------------------------- time
 
 session::time_point session::deadline() const noexcept {
   if (state_ == state::ended) return time_point::max();
-  auto const& o = config_.options;
+  auto const& o = options_;
   auto deadline = close_deadline_;
   if (state_ == state::open) {
     if (o.idle_timeout.count() > 0) deadline = std::min(deadline, last_received_ + o.idle_timeout);
@@ -526,17 +527,17 @@ session::time_point session::deadline() const noexcept {
 
 void session::timer_fired(time_point now) {
   if (state_ == state::ended) return;
-  auto const& o = config_.options;
+  auto const& o = options_;
   actions_ |= rearm;
   if (now >= close_deadline_) {
-    if (config_.log.enabled(log_level::debug)) log_debug("close handshake timed out");
+    if (log_.enabled(log_level::debug)) log_debug("close handshake timed out");
     end(tether::error::close_timeout);
     return;
   }
   if (sending_ && o.send_timeout.count() > 0 && now >= last_sent_ + o.send_timeout) {
     // A close frame would wait behind the same unread bytes: reset instead,
     // which also frees what the kernel holds for this peer.
-    if (config_.log.enabled(log_level::debug)) log_debug("nothing sent within send_timeout: resetting");
+    if (log_.enabled(log_level::debug)) log_debug("nothing sent within send_timeout: resetting");
     end(tether::error::too_slow, true);
     return;
   }
@@ -551,12 +552,12 @@ void session::timer_fired(time_point now) {
     return;
   }
   if (ping_outstanding_ && o.pong_timeout.count() > 0 && now >= ping_sent_ + o.pong_timeout) {
-    if (config_.log.enabled(log_level::debug)) log_debug("no pong within pong_timeout");
+    if (log_.enabled(log_level::debug)) log_debug("no pong within pong_timeout");
     end(tether::error::pong_timeout);
     return;
   }
   if (!ping_outstanding_ && o.ping_interval.count() > 0 && now >= last_received_ + o.ping_interval) {
-    if (config_.log.enabled(log_level::debug)) log_debug("sending keep-alive ping");
+    if (log_.enabled(log_level::debug)) log_debug("sending keep-alive ping");
     ping_outstanding_ = true;
     ping_sent_ = now;
     queue_control(writer_.make(opcode::ping, std::string()), now);

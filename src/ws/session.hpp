@@ -58,15 +58,16 @@ class session {
 
   /// What the I/O side must do after an event. They accumulate until
   /// take_actions(), so one pass after each event serves them all.
-  enum action : std::uint8_t {
+  enum action : std::uint16_t {
     write_output = 1 << 0,   // frames wait: write output()
     shutdown_send = 1 << 1,  // our last frame is written: send FIN
-    end_transport = 1 << 2,  // close the transport, or abort it if reset_transport()
+    end_transport = 1 << 2,  // close the transport ...
     wake_reader = 1 << 3,    // a message, or the end of messages
     wake_writer = 1 << 4,    // room in the write queue for the next writer
     wake_all = 1 << 5,       // the state changed: every waiting writer and closer
     rearm = 1 << 6,          // deadline() may now come before the armed timer
     read_again = 1 << 7,     // reading may go on (the inbox drained, or closing)
+    end_with_reset = 1 << 8,  // ... with a reset (RST), not a FIN
   };
 
   /// What the I/O side should do about input next.
@@ -76,7 +77,7 @@ class session {
   session(session const&) = delete;
   session& operator=(session const&) = delete;
 
-  std::uint8_t take_actions() noexcept { return std::exchange(actions_, 0); }
+  std::uint16_t take_actions() noexcept { return std::exchange(actions_, 0); }
 
   // ------------------------------------------------------------ input
   /// Bytes read from the transport (the first ones may be what arrived
@@ -113,7 +114,7 @@ class session {
   /// Counted before compression: what the application hands over. A
   /// message larger than the queue fits into an empty one.
   bool write_fits(std::size_t size) const noexcept {
-    return queued_bytes_ == 0 || queued_bytes_ + size <= config_.options.max_write_queue;
+    return queued_bytes_ == 0 || queued_bytes_ + size <= options_.max_write_queue;
   }
   /// Queues a data message; write_refusal() must be zero. Text must be
   /// UTF-8 (check_payload()).
@@ -159,16 +160,14 @@ class session {
   state current() const noexcept { return state_; }
   bool is_open() const noexcept { return state_ == state::open; }
   bool ended() const noexcept { return state_ == state::ended; }
-  /// How end_transport should end it: abort (RST) rather than close.
-  bool reset_transport() const noexcept { return reset_; }
   tether::error error() const noexcept { return error_; }
   close_code peer_close_code() const noexcept { return peer_close_code_; }
   std::string const& peer_close_reason() const noexcept { return peer_close_reason_; }
-  bool compressed() const noexcept { return config_.deflate.on; }
+  bool compressed() const noexcept { return writer_.compression().on; }
   std::size_t queued_bytes() const noexcept { return queued_bytes_; }
   std::size_t inbox_bytes() const noexcept { return inbox_bytes_; }
-  tether::logger const& log() const noexcept { return config_.log; }
-  std::uint64_t id() const noexcept { return config_.id; }
+  tether::logger const& log() const noexcept { return log_; }
+  std::uint64_t id() const noexcept { return id_; }
 
  private:
   // Why parsing stopped before the end of the input.
@@ -196,11 +195,11 @@ class session {
   void note_room() noexcept;
   void log_debug(std::string_view text) const;
 
-  session_config config_;
+  websocket_options options_;
+  tether::logger log_;
+  std::uint64_t id_;
   frame_reader reader_;
   frame_writer writer_;
-  state state_ = state::open;
-  std::uint8_t actions_ = 0;
 
   // Bytes read but not parsed yet: an incomplete frame header (at most 13
   // bytes), or, when deferred_, input set aside because the inbox filled or
@@ -217,16 +216,18 @@ class session {
   std::vector<boost::asio::const_buffer> gather_;
   std::size_t gather_next_ = 0;  // the first buffer not yet written in full
   std::size_t queued_bytes_ = 0;
-  std::uint32_t waiting_writers_ = 0;
 
-  bool deferred_ = false;      // unparsed_ holds input set aside
-  bool sending_ = false;       // frames are queued or being written
+  // Small fields together: every connection holds them.
+  std::uint32_t waiting_writers_ = 0;
+  tether::error error_{};  // zero until the connection ends
+  std::uint16_t actions_ = 0;
+  close_code peer_close_code_ = close_code::abnormal;
+  state state_ = state::open;
+  bool deferred_ = false;  // unparsed_ holds input set aside
+  bool sending_ = false;   // frames are queued or being written
   bool close_written_ = false;
   bool send_shut_ = false;
   bool ping_outstanding_ = false;
-  bool reset_ = false;
-  tether::error error_{};  // zero until the connection ends
-  close_code peer_close_code_ = close_code::abnormal;
   std::string peer_close_reason_;
   time_point last_received_;
   time_point ping_sent_;

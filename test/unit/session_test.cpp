@@ -51,7 +51,7 @@ struct side {
     while (auto const todo = s.take_actions()) {
       if (todo & session::end_transport) {
         ended = true;
-        reset = s.reset_transport();
+        reset = (todo & session::end_with_reset) != 0;
       }
       if (todo & session::shutdown_send) fin = true;
       if (todo & session::wake_reader) ++reader_wakes;
