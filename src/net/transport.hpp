@@ -4,6 +4,8 @@
 // connections hold no buffer); Beast's HTTP code sees an ordinary Asio
 // stream through async_read_some/async_write_some.
 
+#include "net/byte_stream.hpp"
+
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/compose.hpp>
@@ -28,7 +30,8 @@ typedef struct ssl_ctx_st SSL_CTX;
 
 namespace tether::detail {
 
-class transport {
+// Not `final`: Asio's executor detection derives from the types it inspects.
+class transport : public byte_stream {
  public:
   using socket_type = boost::asio::generic::stream_protocol::socket;
   using executor_type = socket_type::executor_type;
@@ -38,7 +41,7 @@ class transport {
   explicit transport(socket_type socket);
   transport(transport&&) noexcept;
   transport& operator=(transport&&) = delete;
-  ~transport();
+  ~transport() override;
 
   /// Makes the stream TLS; the handshake itself is handshake_step(). On
   /// the client side `host` is the peer's name (SNI unless it is an IP
@@ -46,7 +49,7 @@ class transport {
   /// carry. False when that check cannot be set up (a name OpenSSL cannot
   /// match): the caller must not go on, or any trusted certificate would do.
   bool use_tls(SSL_CTX* context, bool server, std::string const& host = {}, bool verify_host = true);
-  bool is_tls() const noexcept { return ssl_ != nullptr; }
+  bool is_tls() const noexcept override { return ssl_ != nullptr; }
   SSL* native_tls() const noexcept { return ssl_.get(); }
 
   /// One step of the TLS handshake; would_block means wait for wants_for_handshake().
@@ -55,30 +58,30 @@ class transport {
 
   /// Non-blocking. would_block when nothing can move now: wait with
   /// async_wait(read_wants()) or async_wait(write_wants()).
-  std::size_t read_some(boost::asio::mutable_buffer buffer, error_code& ec);
-  std::size_t write_some(std::span<boost::asio::const_buffer const> buffers, error_code& ec);
-  wait_type read_wants() const noexcept { return read_wants_; }
-  wait_type write_wants() const noexcept { return write_wants_; }
+  std::size_t read_some(boost::asio::mutable_buffer buffer, error_code& ec) override;
+  std::size_t write_some(std::span<boost::asio::const_buffer const> buffers, error_code& ec) override;
+  wait_type read_wants() const noexcept override { return read_wants_; }
+  wait_type write_wants() const noexcept override { return write_wants_; }
 
   /// TLS may hold bytes the socket no longer shows: read again before
   /// waiting. False after a read that needed the socket, even when OpenSSL
   /// holds part of a record (waiting is then right).
-  bool has_buffered_input() const noexcept;
+  bool has_buffered_input() const noexcept override;
 
   /// Moves the socket out of Asio into `readiness` (true), or leaves it
   /// where it is (false). Afterwards only the non-blocking calls work: no
   /// waits, no Beast; the listener hears of readiness instead.
-  bool use_poller(poller& readiness, readiness_listener& listener);
+  bool use_poller(poller& readiness, readiness_listener& listener) override;
   bool polled() const noexcept { return descriptor_ >= 0; }
-  void forget_poller() noexcept { poller_ = nullptr; }
+  void forget_poller() noexcept override { poller_ = nullptr; }
 
   /// Ends our direction: close_notify for TLS, then FIN.
-  void shutdown_send();
+  void shutdown_send() override;
   void cancel();
-  void close();
+  void close() override;
   /// Closes with a reset instead of a FIN: for a peer that stopped reading,
   /// whose unsent bytes would otherwise sit in the kernel until it gives up.
-  void reset();
+  void reset() override;
   bool is_open() const noexcept { return descriptor_ >= 0 || socket_.is_open(); }
 
   /// The OpenSSL reason for the last failure, for log lines and errors.
@@ -88,6 +91,8 @@ class transport {
   auto async_wait(wait_type what, Token&& token) {
     return socket_.async_wait(what, std::forward<Token>(token));
   }
+  void wait(wait_type what, wait_handler handler) override { socket_.async_wait(what, std::move(handler)); }
+  boost::asio::any_io_executor executor() override { return socket_.get_executor(); }
 
   // The Asio stream interface, for Beast.
   executor_type get_executor() noexcept { return socket_.get_executor(); }

@@ -57,9 +57,10 @@ std::uint64_t next_connection_id() noexcept {
   return next.fetch_add(1, std::memory_order_relaxed);
 }
 
-connection::connection(transport stream, connection_config config)
-    : executor_(stream.get_executor()),
-      stream_(std::in_place, std::move(stream)),
+connection::connection(connection_config config, net::any_io_executor executor, stream_mover move_stream,
+                       void* stream)
+    : executor_(std::move(executor)),
+      stream_(move_stream(stream_space_, stream)),
       session_({.local_role = config.local_role,
                 .options = std::move(config.options),
                 .deflate = config.deflate,
@@ -75,7 +76,14 @@ connection::connection(transport stream, connection_config config)
   if (config.readiness) polled_ = stream_->use_poller(*config.readiness, *this);
 }
 
-connection::~connection() { liveness_->withdraw(*this); }
+connection::~connection() {
+  liveness_->withdraw(*this);
+  destroy_stream();
+}
+
+void connection::destroy_stream() noexcept {
+  if (stream_) std::exchange(stream_, nullptr)->~byte_stream();
+}
 
 void connection::start(std::string early_bytes) {
   if (!early_bytes.empty()) session_.receive({early_bytes.data(), early_bytes.size()}, clock::now());
@@ -178,7 +186,7 @@ void connection::await_readable() {
   if (stream_->has_buffered_input())
     net::post(executor_, [on_ready = std::move(on_ready)]() mutable { on_ready(error_code{}); });
   else
-    stream_->async_wait(stream_->read_wants(), std::move(on_ready));
+    stream_->wait(stream_->read_wants(), std::move(on_ready));
 }
 
 void connection::post_pump() {
@@ -323,7 +331,7 @@ void connection::write_more() {
         write_blocked_ = true;  // on_ready() goes on
         return;
       }
-      stream_->async_wait(stream_->write_wants(), [self = shared_from_this()](error_code ec) {
+      stream_->wait(stream_->write_wants(), [self = shared_from_this()](error_code ec) {
         // A wait that completed together with the pump's end of the
         // connection must not write: the stream is closed by now.
         if (self->session_.ended()) {
@@ -417,7 +425,7 @@ void connection::on_loop_gone() noexcept {
   read_waiter_ = nullptr;
   // Asio's sockets and timers reach their io_context's services even when
   // destroyed idle: they go now, while those services exist.
-  stream_.reset();
+  destroy_stream();
   watchdog_.reset();
   wake_.reset();
 }

@@ -26,6 +26,8 @@
 #include <boost/system/result.hpp>
 
 #include <chrono>
+#include <concepts>
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -54,7 +56,14 @@ class connection : public std::enable_shared_from_this<connection>, private read
   using clock = std::chrono::steady_clock;
   using error_code = boost::system::error_code;
 
-  connection(transport stream, connection_config config);
+  /// Runs over `stream`, kept inside the connection: a kernel `transport`,
+  /// or a test's stream of no larger size.
+  template <class Stream>
+    requires std::derived_from<Stream, byte_stream>
+  connection(Stream stream, connection_config config)
+      : connection(std::move(config), stream.executor(), &move_stream_into<Stream>, &stream) {
+    static_assert(sizeof(Stream) <= sizeof(stream_space_) && alignof(Stream) <= alignof(transport));
+  }
   ~connection();
   connection(connection const&) = delete;
   connection& operator=(connection const&) = delete;
@@ -105,6 +114,15 @@ class connection : public std::enable_shared_from_this<connection>, private read
  private:
   friend class loop_liveness;
 
+  using stream_mover = byte_stream* (*)(void* at, void* from);
+  template <class Stream>
+  static byte_stream* move_stream_into(void* at, void* from) {
+    return ::new (at) Stream(std::move(*static_cast<Stream*>(from)));
+  }
+  connection(connection_config config, boost::asio::any_io_executor executor, stream_mover move_stream,
+             void* stream);
+  void destroy_stream() noexcept;
+
   struct pump_hold {
     std::shared_ptr<connection> self;
     pump_hold(std::shared_ptr<connection> owner) noexcept : self(std::move(owner)) {}
@@ -114,11 +132,11 @@ class connection : public std::enable_shared_from_this<connection>, private read
 
   void on_ready(bool readable, bool writable, bool hangup) override;
   void on_poller_shutdown() noexcept override;
-  bool ready_for(transport::wait_type direction) const noexcept {
-    return direction == transport::socket_type::wait_write ? out_ready_ : in_ready_;
+  bool ready_for(byte_stream::wait_type direction) const noexcept {
+    return direction == byte_stream::wait_type::wait_write ? out_ready_ : in_ready_;
   }
-  void blocked_on(transport::wait_type direction) noexcept {
-    (direction == transport::socket_type::wait_write ? out_ready_ : in_ready_) = false;
+  void blocked_on(byte_stream::wait_type direction) noexcept {
+    (direction == byte_stream::wait_type::wait_write ? out_ready_ : in_ready_) = false;
   }
   void post_pump();
 
@@ -140,9 +158,12 @@ class connection : public std::enable_shared_from_this<connection>, private read
   void on_watchdog();
 
   boost::asio::any_io_executor executor_;
-  // Optional only so that on_loop_gone() can destroy them before their
-  // io_context; present for the whole life of the loop.
-  std::optional<transport> stream_;
+  // The stream lives in the connection's own memory, not an allocation of
+  // its own: an idle connection's size is the product. stream_ points into
+  // stream_space_; null only once on_loop_gone() destroyed the stream
+  // before its io_context.
+  alignas(transport) std::byte stream_space_[sizeof(transport)];
+  byte_stream* stream_ = nullptr;
   session session_;
   std::string subprotocol_;
   endpoint remote_;
