@@ -1,5 +1,8 @@
-// A consumer's file: only <tether/tether.hpp>. Serves until --stop-after.
+// A consumer's file: only <tether/tether.hpp>. Serves until --stop-after,
+// and asks itself for "/" through plain_asio.cpp, which uses Asio on its own.
 #include <tether/tether.hpp>
+
+#include "plain_asio.hpp"
 
 #include <cstdio>
 #include <cstdlib>
@@ -21,6 +24,8 @@ int main(int argc, char** argv) {
   std::fflush(stdout);
   int const seconds = argc > 1 ? std::atoi(argv[1]) : 1;
   std::thread stopper([&] {
+    std::printf("plain asio: %s\n", plain_asio_get(server.port()).c_str());
+    std::fflush(stdout);
     std::this_thread::sleep_for(std::chrono::seconds(seconds));
     server.stop(std::chrono::seconds(1));
   });
