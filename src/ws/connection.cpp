@@ -13,8 +13,12 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include <boost/asio/io_context.hpp>
+
 #include <algorithm>
 #include <atomic>
+#include <cstdio>
+#include <cstdlib>
 #include <utility>
 
 namespace net = boost::asio;
@@ -92,9 +96,24 @@ void connection::start(std::string early_bytes) {
   await_readable();
 }
 
+// A connection's state is touched only on its executor; the operations hop
+// there themselves. Debug builds (TETHER_CHECK_EXECUTOR) check it at every
+// event, since every event ends in act(): a call from another thread
+// aborts with the connection's id instead of corrupting it quietly.
+void connection::check_executor() const noexcept {
+#ifdef TETHER_CHECK_EXECUTOR
+  if (auto const* own = executor_.target<net::io_context::executor_type>(); own && !own->running_in_this_thread()) {
+    std::fprintf(stderr, "tether: connection #%llu used outside its io_context's threads\n",
+                 static_cast<unsigned long long>(session_.id()));
+    std::abort();
+  }
+#endif
+}
+
 // One pass over what the session asked for. Nothing here calls back into
 // the session: each step only starts I/O or posts a completion.
 void connection::act() {
+  check_executor();
   auto const todo = session_.take_actions();
   if (todo == 0) return;
   if (todo & session::end_transport) {
@@ -283,6 +302,7 @@ void connection::resume_parsing() {
 
 net::awaitable<boost::system::result<message>> connection::read(std::shared_ptr<void> owner) {
   TETHER_RUN_ON_OWN_EXECUTOR(read(owner))
+  check_executor();
   if (reading_) co_return make_error_code(tether::error::operation_in_progress);
   reading_ = true;
   struct done_reading {

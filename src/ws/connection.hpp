@@ -147,6 +147,7 @@ class connection : public std::enable_shared_from_this<connection>, private read
   void write_more();
   // Does what the session asked for after the last event.
   void act();
+  void check_executor() const noexcept;
 
   // read() waits in its own slot, so that a message wakes the reader
   // without a timer, and a finished write does not wake it at all.

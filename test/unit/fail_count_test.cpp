@@ -18,8 +18,13 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <chrono>
+#include <csignal>
 #include <memory>
+#include <thread>
 #include <string>
 #include <vector>
 
@@ -61,8 +66,11 @@ run_result run_once(role tested, std::size_t fail_at) {
   auto peer = std::make_shared<connection>(std::move(theirs),
                                            config_for(tested == role::client ? role::server : role::client));
   std::weak_ptr<connection> const mine_weak = mine, peer_weak = peer;
-  mine->start({});
-  peer->start({});
+  // Started on the loop, as the server and the client do.
+  net::post(ctx, [mine, peer] {
+    mine->start({});
+    peer->start({});
+  });
   // From here only the applications' handles (and pending operations)
   // hold the connections.
   auto mine_handle = tether::detail::make_websocket(std::exchange(mine, nullptr));
@@ -139,3 +147,27 @@ void fail_every_step(role tested) {
 BOOST_AUTO_TEST_CASE(client_connection_fails_at_every_step) { fail_every_step(role::client); }
 
 BOOST_AUTO_TEST_CASE(server_connection_fails_at_every_step) { fail_every_step(role::server); }
+
+// The single-thread contract, checked in debug builds: a connection used
+// from a thread that is not running its io_context aborts at once (in a
+// child process, so that this test lives on).
+BOOST_AUTO_TEST_CASE(a_connection_used_off_its_executor_aborts_in_debug_builds) {
+#ifdef TETHER_CHECK_EXECUTOR
+  pid_t const child = ::fork();
+  BOOST_REQUIRE(child >= 0);
+  if (child == 0) {
+    std::signal(SIGABRT, SIG_DFL);  // Boost.Test's handler would turn the abort into a report
+    net::io_context ctx;
+    auto [ours, theirs] = test::test_stream::pair(ctx.get_executor());
+    auto const conn = std::make_shared<connection>(std::move(ours), config_for(role::server));
+    std::thread([&] { conn->abort(tether::error::stopped); }).join();  // nobody runs ctx there
+    ::_exit(0);
+  }
+  int status = 0;
+  BOOST_REQUIRE(::waitpid(child, &status, 0) == child);
+  BOOST_TEST(WIFSIGNALED(status));
+  BOOST_TEST((WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT));
+#else
+  BOOST_TEST_MESSAGE("release build: the check is compiled out");
+#endif
+}
