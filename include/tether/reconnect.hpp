@@ -3,6 +3,8 @@
 
 #include <tether/client.hpp>
 
+#include <tether/backoff.hpp>
+
 #include <boost/asio/awaitable.hpp>
 
 #include <chrono>
@@ -12,19 +14,10 @@
 
 namespace tether {
 
-struct reconnect_options {
-  /// Wait before the next attempt, after a failure and after a session
-  /// ended; each wait multiplies it, up to max_delay. A connection that
-  /// stayed open for max_delay or longer starts over from here.
-  std::chrono::milliseconds initial_delay = std::chrono::milliseconds(250);
-  std::chrono::milliseconds max_delay = std::chrono::seconds(30);
-  double multiplier = 2.0;
-  /// Each wait is shortened by a random part of up to this fraction, so
-  /// that many clients cut off together do not come back together.
-  double jitter = 0.5;
-  /// Connection attempts in a row that may fail before giving up; 0: never give up.
-  std::size_t max_attempts = 0;
-};
+/// The backoff of keep_connected(): 250 ms, doubling up to 30 s, each
+/// wait shortened by up to half at random. (The same struct as
+/// redis_options::retry.)
+using reconnect_options = backoff;
 
 /// Runs `session` on each connection it opens to `url`. When the session
 /// returns true (or throws), the connection is closed, and after a backoff

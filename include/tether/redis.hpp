@@ -2,6 +2,7 @@
 // Topics across processes: a hub's publishes travel through Redis pub/sub
 // to the hubs of other instances, and theirs come back.
 
+#include <tether/backoff.hpp>
 #include <tether/hub.hpp>
 #include <tether/logger.hpp>
 
@@ -23,11 +24,15 @@ struct redis_options {
   /// and a prefix share their topics.
   std::string channel_prefix = "tether:";
   std::chrono::milliseconds connect_timeout = std::chrono::seconds(2);
-  /// Waits between attempts to reconnect double from the first to the
-  /// last; each gets up to a quarter more at random, so that instances
-  /// restarted together do not retry together.
-  std::chrono::milliseconds first_retry = std::chrono::milliseconds(100);
-  std::chrono::milliseconds last_retry = std::chrono::seconds(5);
+  /// Waits between attempts to reconnect: 100 ms, doubling up to 5 s, each
+  /// shortened by up to a quarter at random, so that instances restarted
+  /// together do not retry together. The bridge never gives up:
+  /// max_attempts must stay 0.
+  backoff retry{.initial_delay = std::chrono::milliseconds(100),
+                .max_delay = std::chrono::seconds(5),
+                .multiplier = 2.0,
+                .jitter = 0.25,
+                .max_attempts = 0};
   /// A connection that heard nothing for this long sends a PING; no answer
   /// within as long again, or bytes that TCP cannot get acknowledged for
   /// twice this long, and it counts as lost.

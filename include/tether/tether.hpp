@@ -1,6 +1,7 @@
 #pragma once
 // Everything a Tether application needs.
 
+#include <tether/backoff.hpp>
 #include <tether/client.hpp>
 #include <tether/close_code.hpp>
 #include <tether/error.hpp>

@@ -32,12 +32,9 @@ net::awaitable<connect_error> keep_connected(std::string url, client_options opt
   std::minstd_rand random{std::random_device{}()};
   std::uniform_real_distribution<double> unit(0.0, 1.0);
   net::steady_timer timer(co_await net::this_coro::executor);
+  if (!backoff.valid()) co_return connect_error{error::invalid_argument, 0, {}, "keep_connected: invalid backoff"};
   auto delay = backoff.initial_delay;
   std::size_t failures = 0;
-  auto grow = [&] {
-    delay = std::min(backoff.max_delay,
-                     std::chrono::duration_cast<std::chrono::milliseconds>(delay * std::max(1.0, backoff.multiplier)));
-  };
   for (;;) {
     auto ws = co_await connect(url, options);
     if (ws) {
@@ -61,12 +58,10 @@ net::awaitable<connect_error> keep_connected(std::string url, client_options opt
       if (backoff.max_attempts != 0 && ++failures >= backoff.max_attempts) co_return ws.error();
       options.logger.log(log_level::warning, 0, ws.error().message() + "; trying again");
     }
-    auto const wait = std::chrono::duration_cast<std::chrono::milliseconds>(
-        delay * (1.0 - std::clamp(backoff.jitter, 0.0, 1.0) * unit(random)));
-    timer.expires_after(wait);
+    timer.expires_after(backoff.jittered(delay, unit(random)));
     auto [ec] = co_await timer.async_wait(net::as_tuple(net::use_awaitable));
     if (ec) co_return connect_error{ec, 0, {}, "keep_connected was cancelled"};
-    grow();
+    delay = backoff.after(delay);
   }
 }
 

@@ -134,8 +134,10 @@ class redis_bridge::impl final : public detail::hub_link, public std::enable_sha
   impl(std::shared_ptr<hub::state> topics, redis_options options)
       : topics_(std::move(topics)), options_(std::move(options)) {
     if (options_.host.empty()) throw std::invalid_argument("tether::redis_bridge: no host");
-    if (options_.first_retry.count() <= 0 || options_.last_retry < options_.first_retry)
-      throw std::invalid_argument("tether::redis_bridge: retries need 0 < first_retry <= last_retry");
+    if (!options_.retry.valid() || options_.retry.max_attempts != 0)
+      throw std::invalid_argument(
+          "tether::redis_bridge: retry needs 0 < initial_delay <= max_delay, multiplier >= 1, jitter in 0..1 "
+          "and max_attempts 0");
     if (options_.connect_timeout.count() <= 0)
       throw std::invalid_argument("tether::redis_bridge: connect_timeout must be positive");
     if (options_.health_interval.count() <= 0)
@@ -257,9 +259,11 @@ class redis_bridge::impl final : public detail::hub_link, public std::enable_sha
   // the bridge stops. Nothing but the stop ends it: an exception (a log
   // sink that throws, memory) ends one connection, which is then retried.
   net::awaitable<void> keep_linked(role r) {
-    auto delay = options_.first_retry;
+    auto const& retry = options_.retry;
+    auto delay = retry.initial_delay;
     bool failing = false;
-    std::minstd_rand jitter(std::random_device{}());
+    std::minstd_rand random(std::random_device{}());
+    std::uniform_real_distribution<double> unit(0.0, 1.0);
     while (!stopping_) {
       std::shared_ptr<redis_connection> conn;
       bool was_up = false;
@@ -286,12 +290,11 @@ class redis_bridge::impl final : public detail::hub_link, public std::enable_sha
         end(r);
         // A connection that lasted starts the backoff afresh; one that
         // fails at once (a refused command) keeps doubling it.
-        if (clock_type::now() - since >= std::chrono::seconds(1)) delay = options_.first_retry;
+        if (clock_type::now() - since >= retry.max_delay) delay = retry.initial_delay;
       }
       current_[index(r)].reset();
       if (stopping_) break;
-      auto const wait = delay + std::chrono::milliseconds(std::uniform_int_distribution<long>(
-                                    0, static_cast<long>(delay.count() / 4))(jitter));
+      auto const wait = retry.jittered(delay, unit(random));
       std::string const why = conn ? conn->why : "out of memory";
       {
         std::lock_guard lock(mutex_);
@@ -307,7 +310,7 @@ class redis_bridge::impl final : public detail::hub_link, public std::enable_sha
       } catch (std::exception const&) {
         // Cancelled: stopping_ is set.
       }
-      delay = std::min(delay * 2, options_.last_retry);
+      delay = retry.after(delay);
     }
     current_[index(r)].reset();
   }

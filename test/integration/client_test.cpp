@@ -229,6 +229,25 @@ BOOST_AUTO_TEST_SUITE_END()
 
 BOOST_AUTO_TEST_SUITE(reconnect)
 
+// The one backoff rule of keep_connected() and redis_bridge.
+BOOST_AUTO_TEST_CASE(backoff_grows_to_its_cap_and_jitter_only_shortens) {
+  tether::backoff b{.initial_delay = 100ms, .max_delay = 1s, .multiplier = 3.0, .jitter = 0.5};
+  BOOST_TEST(b.valid());
+  BOOST_TEST(b.after(100ms).count() == 300);
+  BOOST_TEST(b.after(300ms).count() == 900);
+  BOOST_TEST(b.after(900ms).count() == 1000);
+  BOOST_TEST(b.jittered(1000ms, 0.0).count() == 1000);
+  BOOST_TEST(b.jittered(1000ms, 0.999).count() >= 500);
+  BOOST_TEST(b.jittered(1000ms, 0.5).count() == 750);
+  BOOST_TEST(!(tether::backoff{.initial_delay = 0ms}.valid()));
+  BOOST_TEST(!(tether::backoff{.initial_delay = 2s, .max_delay = 1s}.valid()));
+  BOOST_TEST(!(tether::backoff{.multiplier = 0.5}.valid()));
+  BOOST_TEST(!(tether::backoff{.jitter = 1.5}.valid()));
+  tether::redis_options const redis;
+  BOOST_TEST(redis.retry.initial_delay.count() == 100);
+  BOOST_TEST(redis.retry.max_delay.count() == 5000);
+}
+
 BOOST_AUTO_TEST_CASE(comes_back_after_the_server_restarts) {
   std::atomic<int> sessions{0};
   auto greeter = [&](tether::websocket& ws, tether::request const&) -> net::awaitable<void> {

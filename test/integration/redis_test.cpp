@@ -24,8 +24,8 @@ tether::redis_options bridge_options(std::uint16_t redis_port, std::string passw
   options.password = std::move(password);
   options.logger = tether::logger::silent();
   // Short waits keep the test quick when Redis comes and goes.
-  options.first_retry = 50ms;
-  options.last_retry = 400ms;
+  options.retry.initial_delay = 50ms;
+  options.retry.max_delay = 400ms;
   return options;
 }
 
