@@ -3,21 +3,9 @@
 #include "http/http_message.hpp"
 #include "ws/handshake.hpp"
 
-#include <boost/asio/as_tuple.hpp>
-#include <boost/asio/use_awaitable.hpp>
-#include <boost/beast/http/empty_body.hpp>
-#include <boost/beast/http/write.hpp>
-
-namespace net = boost::asio;
 namespace http = boost::beast::http;
 
 namespace tether::detail {
-
-namespace {
-
-constexpr auto use_tuple = net::as_tuple(net::use_awaitable);
-
-}  // namespace
 
 upgrade_verdict judge_upgrade(request const& req, unsigned http_version, upgrade_terms const& terms) {
   upgrade_verdict verdict;
@@ -39,20 +27,15 @@ upgrade_verdict judge_upgrade(request const& req, unsigned http_version, upgrade
   return verdict;
 }
 
-net::awaitable<upgrade_answer> answer_upgrade(transport& stream, upgrade_request const& up, unsigned http_version,
-                                              upgrade_terms const& terms, tether::logger const& log) {
-  upgrade_answer answer;
-  auto verdict = judge_upgrade(up.req, http_version, terms);
-  if (verdict.refusal) {
-    answer.refused = verdict.refusal->status;
-    if (log.enabled(log_level::debug))
-      log.log(log_level::debug, 0,
-              "refused upgrade from " + up.req.remote.to_string() + ": " + std::to_string(answer.refused));
-    auto out = make_http_response(std::move(*verdict.refusal), http_version, false);
-    std::tie(answer.ec, std::ignore) = co_await http::async_write(stream, out, use_tuple);
-    if (!answer.ec) stream.shutdown_send();
-    co_return answer;
-  }
+http::response<http::string_body> refusal_of(upgrade_verdict& verdict, request const& req, unsigned http_version,
+                                             tether::logger const& log) {
+  if (log.enabled(log_level::debug))
+    log.log(log_level::debug, 0,
+            "refused upgrade from " + req.remote.to_string() + ": " + std::to_string(verdict.refusal->status));
+  return make_http_response(std::move(*verdict.refusal), http_version, false);
+}
+
+http::response<http::empty_body> switching_protocols(upgrade_verdict const& verdict) {
   http::response<http::empty_body> res{http::status::switching_protocols, 11};
   res.set(http::field::upgrade, "websocket");
   res.set(http::field::connection, "Upgrade");
@@ -60,9 +43,7 @@ net::awaitable<upgrade_answer> answer_upgrade(transport& stream, upgrade_request
   if (auto const& subprotocol = verdict.agreement.subprotocol; !subprotocol.empty())
     res.set(http::field::sec_websocket_protocol, subprotocol);
   if (!verdict.extensions.empty()) res.set(http::field::sec_websocket_extensions, verdict.extensions);
-  std::tie(answer.ec, std::ignore) = co_await http::async_write(stream, res, use_tuple);
-  if (!answer.ec) answer.agreed = std::move(verdict.agreement);
-  co_return answer;
+  return res;
 }
 
 std::shared_ptr<connection> start_websocket(transport&& stream, upgrade_request& up, upgrade_agreement agreed,
@@ -72,8 +53,6 @@ std::shared_ptr<connection> start_websocket(transport&& stream, upgrade_request&
   config.readiness = readiness;
   auto conn = std::make_shared<connection>(std::move(stream), std::move(config));
   conn->start(std::move(up.early_bytes));
-  // The request lives as long as the connection: no spare capacity.
-  up.req.headers.shrink_to_fit();
   if (log.enabled(log_level::debug))
     log.log(log_level::debug, conn->id(), "WebSocket open: " + up.req.remote.to_string() + " " + up.req.target);
   return conn;

@@ -1,10 +1,10 @@
 #pragma once
 // The server side of the WebSocket opening handshake (RFC 6455 4.2, RFC
 // 7692), the one both tether::server and tether::accept() use: checks the
-// upgrade request, agrees on a subprotocol and permessage-deflate, answers
-// 101 or a refusal, and starts the connection with the bytes the client
-// sent behind its request. Each caller reads the request its own way and
-// bounds these steps with its own deadline.
+// upgrade request, agrees on a subprotocol and permessage-deflate, makes
+// the 101 or the refusal, and starts the connection with the bytes the
+// client sent behind its request. Each caller reads the request and writes
+// the answer its own way, under its own deadline.
 
 #include "ws/connection.hpp"
 #include "ws/extensions.hpp"
@@ -15,8 +15,9 @@
 #include <tether/request.hpp>
 #include <tether/response.hpp>
 
-#include <boost/asio/awaitable.hpp>
-#include <boost/system/error_code.hpp>
+#include <boost/beast/http/empty_body.hpp>
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/string_body.hpp>
 
 #include <memory>
 #include <optional>
@@ -62,20 +63,14 @@ struct upgrade_verdict {
 /// key) and negotiates with `terms`. No I/O.
 upgrade_verdict judge_upgrade(request const& req, unsigned http_version, upgrade_terms const& terms);
 
-/// How the answer went: the 101 went out (`agreed`), a refusal went out
-/// (`refused`, its status), or writing failed (`ec`).
-struct upgrade_answer {
-  std::optional<upgrade_agreement> agreed;
-  int refused = 0;
-  boost::system::error_code ec;
-};
+/// The refusal to write for a verdict that has one (the caller then shuts
+/// down its sending side), logged at debug level.
+boost::beast::http::response<boost::beast::http::string_body> refusal_of(upgrade_verdict& verdict,
+                                                                         request const& req, unsigned http_version,
+                                                                         tether::logger const& log);
 
-/// Judges `up` (which came as HTTP `http_version`, 11 for 1.1) and writes
-/// the answer to `stream`: the 101, or the refusal, after which our
-/// sending side is shut down.
-boost::asio::awaitable<upgrade_answer> answer_upgrade(transport& stream, upgrade_request const& up,
-                                                      unsigned http_version, upgrade_terms const& terms,
-                                                      tether::logger const& log);
+/// The 101 to write for a verdict without a refusal.
+boost::beast::http::response<boost::beast::http::empty_body> switching_protocols(upgrade_verdict const& verdict);
 
 /// After the 101: the connection over `stream`, started with the early
 /// bytes (which it takes). `readiness` as connection_config says.

@@ -103,12 +103,19 @@ net::awaitable<boost::system::result<accepted>> accept_on(std::shared_ptr<handsh
     co_return make_error_code(error::upgrade_refused);
   }
 
-  up.early_bytes.assign(static_cast<char const*>(buffer.data().data()), buffer.size());
   detail::upgrade_terms const terms{options.subprotocols, options.require_subprotocol, options.websocket};
-  auto answer = co_await detail::answer_upgrade(s->stream, up, req.version(), terms, options.logger);
-  if (answer.refused) co_return make_error_code(error::upgrade_refused);
-  if (!answer.agreed) co_return s->timer.expired() ? make_error_code(error::handshake_timeout) : answer.ec;
-  auto conn = detail::start_websocket(std::move(s->stream), up, std::move(*answer.agreed), options.websocket,
+  auto verdict = detail::judge_upgrade(up.req, req.version(), terms);
+  if (verdict.refusal) {
+    auto out = detail::refusal_of(verdict, up.req, req.version(), options.logger);
+    auto [write_ec, written] = co_await http::async_write(s->stream, out, use_tuple);
+    if (!write_ec) s->stream.shutdown_send();
+    co_return make_error_code(error::upgrade_refused);
+  }
+  auto out = detail::switching_protocols(verdict);
+  auto [write_ec, written] = co_await http::async_write(s->stream, out, use_tuple);
+  if (write_ec) co_return s->timer.expired() ? make_error_code(error::handshake_timeout) : write_ec;
+  up.early_bytes.assign(static_cast<char const*>(buffer.data().data()), buffer.size());
+  auto conn = detail::start_websocket(std::move(s->stream), up, std::move(verdict.agreement), options.websocket,
                                       options.logger);
   co_return accepted(detail::make_websocket(conn), std::move(up.req));
 }

@@ -243,21 +243,38 @@ struct server::impl final : detail::http_site {
     if (stopping_) co_return;  // enrolled after stop() looked at the registry
 
     try {
+      std::unique_ptr<detail::websocket_request> ticket;
       if (!state->admitted) {
         // Over a TLS listener a refusal would cost the very handshake the
         // limit is there to save: those connections just close.
         if (!tls) co_await refuse_connection(state, admission);
       } else if (tls && !co_await tls_handshake(state)) {
         // logged at debug level
+      } else {
+        // The seam for HTTP/2: here the stream goes to the session of its
+        // HTTP version. An HTTP/2 session, chosen when TLS agrees on "h2"
+        // by ALPN (not offered yet), would sit beside serve_http1 on the
+        // same http_site and hand its WebSocket requests (RFC 8441) on in
+        // a ticket as HTTP/1 does.
+        ticket = co_await detail::serve_http1(state, *this);
       }
-      // The seam for HTTP/2: here the stream goes to the session of its
-      // HTTP version. An HTTP/2 session, chosen when TLS agrees on "h2" by
-      // ALPN (not offered yet), would sit beside serve_http1 on the same
-      // http_site and hand its WebSocket requests (RFC 8441) to
-      // serve_websocket as HTTP/1 does. Not a coroutine of its own that
-      // chooses: its frame would live as long as the connection.
-      else if (auto ticket = co_await detail::serve_http1(state, *this)) {
-        co_await serve_websocket(state, std::move(ticket));
+      // The WebSocket phase runs in this frame rather than in a coroutine
+      // of its own: a frame made now would take a block Asio recycles from
+      // the HTTP phase, larger than it needs, for the connection's life.
+      if (ticket) {
+        auto conn = open_websocket(*state, *ticket);
+        close_code ending = close_code::going_away;
+        if (!state->stopping) {
+          ending = close_code::normal;
+          websocket ws = detail::make_websocket(conn);
+          try {
+            co_await ticket->route->handler(ws, ticket->upgrade.req);
+          } catch (...) {
+            log_failure("WebSocket handler for " + ticket->upgrade.req.path, conn->id(), std::current_exception());
+            ending = close_code::internal_error;
+          }
+        }
+        co_await conn->close(ending, {});
       }
     } catch (std::exception const& e) {
       options_.logger.log(log_level::error, 0, std::string("session failed: ") + e.what());
@@ -326,7 +343,7 @@ struct server::impl final : detail::http_site {
     co_return !ec;
   }
 
-  // Plain functions around the coroutine below keep its frame small: every
+  // Plain functions around session() keep its frame small: every
   // temporary of a coroutine lives in its frame for the whole connection.
   std::shared_ptr<detail::connection> open_websocket(session_state& state, detail::websocket_request& ticket) {
     // Each of the server's io_contexts runs on one thread, as the poller requires.
@@ -345,23 +362,6 @@ struct server::impl final : detail::http_site {
     } catch (...) {
     }
     options_.logger.log(log_level::error, connection, who + " threw: " + what);
-  }
-
-  net::awaitable<void> serve_websocket(std::shared_ptr<session_state> state,
-                                       std::unique_ptr<detail::websocket_request> ticket) {
-    auto conn = open_websocket(*state, *ticket);
-    close_code ending = close_code::going_away;
-    if (!state->stopping) {
-      ending = close_code::normal;
-      websocket ws = detail::make_websocket(conn);
-      try {
-        co_await ticket->route->handler(ws, ticket->upgrade.req);
-      } catch (...) {
-        log_failure("WebSocket handler for " + ticket->upgrade.req.path, conn->id(), std::current_exception());
-        ending = close_code::internal_error;
-      }
-    }
-    co_await conn->close(ending, {});
   }
 
   void start_stop(std::chrono::milliseconds grace) {
