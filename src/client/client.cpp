@@ -5,6 +5,7 @@
 #include "ws/handshake.hpp"
 #include "client/ws_url.hpp"
 #include "client/proxy.hpp"
+#include "net/deadline.hpp"
 #include "net/tls.hpp"
 #include "net/transport.hpp"
 
@@ -12,7 +13,6 @@
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -84,12 +84,7 @@ struct attempt {
   explicit attempt(net::any_io_executor const& ex) : resolver(ex), tcp_socket(ex), unix_socket(ex), timer(ex) {}
 
   void arm(std::chrono::milliseconds timeout, std::shared_ptr<attempt> const& self) {
-    unsigned const current = ++generation;
-    timer.expires_after(timeout);
-    timer.async_wait([weak = std::weak_ptr(self), current](error_code ec) {
-      auto a = weak.lock();
-      if (ec || !a || a->generation != current) return;
-      a->timed_out = true;
+    timer.arm(timeout, self, [a = self.get()] {
       a->resolver.cancel();
       error_code ignored;
       a->tcp_socket.close(ignored);
@@ -98,18 +93,13 @@ struct attempt {
     });
   }
 
-  void disarm() {
-    ++generation;
-    timer.cancel();
-  }
+  bool timed_out() const noexcept { return timer.expired(); }
 
   tcp::resolver resolver;
   tcp::socket tcp_socket;
   net::local::stream_protocol::socket unix_socket;
   std::optional<detail::transport> stream;
-  net::steady_timer timer;
-  unsigned generation = 0;
-  bool timed_out = false;
+  detail::deadline timer;
 };
 
 std::string join(std::vector<std::string> const& items) {
@@ -126,12 +116,12 @@ net::awaitable<std::optional<connect_error>> connect_tcp(attempt& a, std::string
                                                          std::string const& what) {
   auto [resolve_ec, endpoints] = co_await a.resolver.async_resolve(host, port, use_tuple);
   if (resolve_ec) {
-    if (a.timed_out) co_return failure(error::connect_timeout, "resolving " + host + " timed out");
+    if (a.timed_out()) co_return failure(error::connect_timeout, "resolving " + host + " timed out");
     co_return connect_error{resolve_ec, 0, {}, "cannot resolve " + host + ": " + resolve_ec.message()};
   }
   auto [connect_ec, peer] = co_await net::async_connect(a.tcp_socket, endpoints, use_tuple);
   if (connect_ec) {
-    if (a.timed_out) co_return failure(error::connect_timeout, "connecting to " + what + " timed out");
+    if (a.timed_out()) co_return failure(error::connect_timeout, "connecting to " + what + " timed out");
     co_return connect_error{connect_ec, 0, {}, "cannot connect to " + what + ": " + connect_ec.message()};
   }
   error_code ignored;
@@ -159,7 +149,7 @@ net::awaitable<std::optional<connect_error>> open_tunnel(attempt& a, detail::pro
   if (!write_ec) std::tie(read_ec, std::ignore) = co_await http::async_read_header(a.tcp_socket, buffer, parser, use_tuple);
   std::string const proxy_name = proxy.host + ":" + proxy.port;
   if (read_ec) {
-    if (a.timed_out) co_return failure(error::connect_timeout, "the proxy " + proxy_name + " timed out");
+    if (a.timed_out()) co_return failure(error::connect_timeout, "the proxy " + proxy_name + " timed out");
     co_return failure(error::proxy_failed, "the proxy " + proxy_name + " failed: " + read_ec.message());
   }
   auto const status = parser.get().result_int();
@@ -184,7 +174,7 @@ net::awaitable<std::optional<connect_error>> tls_handshake(attempt& a, detail::w
     if (ec) break;
   }
   if (!ec) co_return std::nullopt;
-  if (a.timed_out) co_return failure(error::handshake_timeout, "the TLS handshake timed out");
+  if (a.timed_out()) co_return failure(error::handshake_timeout, "the TLS handshake timed out");
   if (long const verdict = stream.native_tls() ? SSL_get_verify_result(stream.native_tls()) : X509_V_OK;
       verdict != X509_V_OK)
     co_return failure(error::certificate_rejected, "the certificate of " + name + " was rejected: " +
@@ -218,7 +208,7 @@ net::awaitable<connect_result> open_connection(std::string url, std::shared_ptr<
   if (!options.unix_socket.empty()) {
     auto [ec] = co_await a->unix_socket.async_connect({options.unix_socket}, use_tuple);
     if (ec) {
-      if (a->timed_out) co_return failure(error::connect_timeout, "connecting to " + options.unix_socket + " timed out");
+      if (a->timed_out()) co_return failure(error::connect_timeout, "connecting to " + options.unix_socket + " timed out");
       co_return connect_error{ec, 0, {}, "cannot connect to Unix socket " + options.unix_socket + ": " + ec.message()};
     }
     a->stream.emplace(std::move(a->unix_socket));
@@ -236,7 +226,7 @@ net::awaitable<connect_result> open_connection(std::string url, std::shared_ptr<
       remote = {peer.address().to_string(), peer.port()};
     a->stream.emplace(std::move(a->tcp_socket));
   }
-  a->disarm();
+  a->timer.disarm();
 
   if (where->secure) {
     if (!options.tls.verify)
@@ -244,7 +234,7 @@ net::awaitable<connect_result> open_connection(std::string url, std::shared_ptr<
                          "TLS verification is off for " + url + ": any server, or anyone in between, is accepted");
     a->arm(options.handshake_timeout, a);
     auto failed = co_await tls_handshake(*a, *where, options, tls_context.get());
-    a->disarm();
+    a->timer.disarm();
     if (failed) co_return std::move(*failed);
   }
 
@@ -271,9 +261,9 @@ net::awaitable<connect_result> open_connection(std::string url, std::shared_ptr<
   parser.body_limit(options.max_response_bytes);
   error_code read_ec = write_ec;
   if (!write_ec) std::tie(read_ec, std::ignore) = co_await http::async_read(stream, buffer, parser, use_tuple);
-  a->disarm();
+  a->timer.disarm();
   if (read_ec) {
-    if (a->timed_out) co_return failure(error::handshake_timeout, "the opening handshake timed out");
+    if (a->timed_out()) co_return failure(error::handshake_timeout, "the opening handshake timed out");
     co_return connect_error{read_ec, 0, {}, "the opening handshake failed: " + read_ec.message()};
   }
 

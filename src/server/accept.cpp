@@ -1,17 +1,15 @@
 #include <tether/accept.hpp>
 
-#include "ws/connection.hpp"
-#include "ws/extensions.hpp"
-#include "ws/handshake.hpp"
 #include "http/http_message.hpp"
 #include "http/http_rules.hpp"
+#include "http/upgrade.hpp"
+#include "net/deadline.hpp"
 #include "net/transport.hpp"
+#include "ws/handshake.hpp"
 
 #include <boost/asio/as_tuple.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/write.hpp>
 
 #include <memory>
@@ -27,13 +25,12 @@ namespace {
 
 constexpr auto use_tuple = net::as_tuple(net::use_awaitable);
 
-// The stream and its deadline: when the timer fires first, the stream is
-// closed, which ends whatever waits on it.
+// The stream and the one deadline over the whole handshake: when it
+// passes, the stream is closed, which ends whatever waits on it.
 struct handshake_state {
   explicit handshake_state(tcp::socket socket) : stream(std::move(socket)), timer(stream.get_executor()) {}
   detail::transport stream;
-  net::steady_timer timer;
-  bool timed_out = false;
+  detail::deadline timer;
 };
 
 // Sends `res` (a refusal, or the http callback's answer) and ends our side.
@@ -51,16 +48,11 @@ net::awaitable<boost::system::result<accepted>> accept_on(std::shared_ptr<handsh
   auto const& options = *settings;
   // Before the first byte: a bad allowed_hosts entry is misuse, not I/O.
   detail::host_filter const hosts(options.allowed_hosts, loopback);
-  s->timer.expires_after(options.handshake_timeout);
-  s->timer.async_wait([weak = std::weak_ptr(s)](error_code ec) {
-    if (auto state = weak.lock(); state && !ec) {
-      state->timed_out = true;
-      state->stream.close();  // after the hand-over, a moved-from stream: harmless
-    }
-  });
+  // After the hand-over it closes a moved-from stream: harmless.
+  s->timer.arm(options.handshake_timeout, s, [stream = &s->stream] { stream->close(); });
   struct disarm {
-    net::steady_timer& timer;
-    ~disarm() { timer.cancel(); }
+    detail::deadline& timer;
+    ~disarm() { timer.disarm(); }
   } const on_exit{s->timer};
 
   boost::beast::flat_buffer buffer;
@@ -73,7 +65,7 @@ net::awaitable<boost::system::result<accepted>> accept_on(std::shared_ptr<handsh
     co_return make_error_code(error::upgrade_refused);
   }
   if (read_ec) {
-    if (s->timed_out) co_return make_error_code(error::handshake_timeout);
+    if (s->timer.expired()) co_return make_error_code(error::handshake_timeout);
     if (read_ec == http::error::header_limit || read_ec == http::error::body_limit) {
       co_await refuse(*s, detail::refusal(431, "request headers too large, or a body"), options, remote);
       co_return make_error_code(error::upgrade_refused);
@@ -84,8 +76,8 @@ net::awaitable<boost::system::result<accepted>> accept_on(std::shared_ptr<handsh
   }
 
   auto& req = parser.get();
-  request r = detail::to_request(req, remote);
-  r.path = r.target.substr(0, r.target.find('?'));
+  detail::upgrade_request up{detail::to_request(req, remote), {}};
+  request const& r = up.req;
   if (!detail::has_token(req[http::field::upgrade], "websocket") && options.http) {
     response answer;
     try {
@@ -104,45 +96,28 @@ net::awaitable<boost::system::result<accepted>> accept_on(std::shared_ptr<handsh
     co_await refuse(*s, std::move(res), options, remote);
     co_return make_error_code(error::upgrade_refused);
   }
-  if (auto const bad = detail::check_upgrade_request(req.method_string(), req.version(), req[http::field::connection],
-                                                     req[http::field::sec_websocket_version],
-                                                     req[http::field::sec_websocket_key])) {
-    auto res = detail::refusal(bad->status, std::string(bad->reason));
-    if (bad->offer_version) res.headers.push_back({"Sec-WebSocket-Version", "13"});
-    co_await refuse(*s, std::move(res), options, remote);
-    co_return make_error_code(error::upgrade_refused);
-  }
+  // Before the handshake checks, as the server's router does: both answer
+  // a request with several faults alike.
   if (!options.origins.admits(r.header("Origin"), r.header("Host"), false)) {
     co_await refuse(*s, detail::refusal(403, "this origin may not use this endpoint"), options, remote);
     co_return make_error_code(error::upgrade_refused);
   }
-  std::string subprotocol = detail::choose_subprotocol(req[http::field::sec_websocket_protocol], options.subprotocols);
-  if (subprotocol.empty() && options.require_subprotocol) {
-    co_await refuse(*s, detail::refusal(400, "none of the offered subprotocols is supported"), options, remote);
+
+  detail::upgrade_terms const terms{options.subprotocols, options.require_subprotocol, options.websocket};
+  auto verdict = detail::judge_upgrade(up.req, req.version(), terms);
+  if (verdict.refusal) {
+    auto out = detail::refusal_of(verdict, up.req, req.version(), options.logger);
+    auto [write_ec, written] = co_await http::async_write(s->stream, out, use_tuple);
+    if (!write_ec) s->stream.shutdown_send();
     co_return make_error_code(error::upgrade_refused);
   }
-
-  http::response<http::empty_body> res{http::status::switching_protocols, 11};
-  res.set(http::field::upgrade, "websocket");
-  res.set(http::field::connection, "Upgrade");
-  res.set(http::field::sec_websocket_accept, detail::accept_key(req[http::field::sec_websocket_key]));
-  if (!subprotocol.empty()) res.set(http::field::sec_websocket_protocol, subprotocol);
-  detail::deflate_agreement deflate;
-  if (auto const answer = detail::answer_deflate_offer(req[http::field::sec_websocket_extensions],
-                                                       options.websocket.compression, deflate);
-      !answer.empty())
-    res.set(http::field::sec_websocket_extensions, answer);
-  auto [write_ec, written] = co_await http::async_write(s->stream, res, use_tuple);
-  if (write_ec) co_return s->timed_out ? make_error_code(error::handshake_timeout) : write_ec;
-
-  std::string early(static_cast<char const*>(buffer.data().data()), buffer.size());
-  detail::connection_config config{detail::role::server, options.websocket, options.logger, std::move(subprotocol),
-                                   remote, deflate};
-  auto conn = std::make_shared<detail::connection>(std::move(s->stream), std::move(config));
-  conn->start(std::move(early));
-  if (conn->log().enabled(log_level::debug))
-    conn->log().log(log_level::debug, conn->id(), "WebSocket open: " + remote.to_string() + " " + r.target);
-  co_return accepted(detail::make_websocket(conn), std::move(r));
+  auto out = detail::switching_protocols(verdict);
+  auto [write_ec, written] = co_await http::async_write(s->stream, out, use_tuple);
+  if (write_ec) co_return s->timer.expired() ? make_error_code(error::handshake_timeout) : write_ec;
+  up.early_bytes.assign(static_cast<char const*>(buffer.data().data()), buffer.size());
+  auto conn = detail::start_websocket(std::move(s->stream), up, std::move(verdict.agreement), options.websocket,
+                                      options.logger);
+  co_return accepted(detail::make_websocket(conn), std::move(up.req));
 }
 
 }  // namespace

@@ -1,14 +1,13 @@
 #include <tether/server.hpp>
 
-#include "ws/connection.hpp"
-#include "net/gate.hpp"
-#include "ws/extensions.hpp"
-#include "ws/handshake.hpp"
 #include "http/http_message.hpp"
-#include "http/http_rules.hpp"
+#include "http/session.hpp"
+#include "http/upgrade.hpp"
+#include "net/gate.hpp"
 #include "net/poller.hpp"
 #include "net/tls.hpp"
 #include "net/transport.hpp"
+#include "ws/connection.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/bind_cancellation_slot.hpp>
@@ -24,10 +23,6 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/http/empty_body.hpp>
-#include <boost/beast/http/string_body.hpp>
-#include <boost/beast/http/write.hpp>
 
 #include <algorithm>
 #include <atomic>
@@ -45,7 +40,6 @@
 #include <unistd.h>
 
 namespace net = boost::asio;
-namespace http = boost::beast::http;
 using tcp = net::ip::tcp;
 using generic_stream = net::generic::stream_protocol;
 using boost::system::error_code;
@@ -53,60 +47,20 @@ using boost::system::error_code;
 namespace tether {
 
 using detail::refusal;
-using detail::to_request;
-using detail::make_http_response;
 
 namespace {
 
 constexpr auto use_tuple = net::as_tuple(net::use_awaitable);
 
-// What one accepted connection owns while it speaks HTTP, and what stop()
-// needs to reach it later.
-struct session_state {
-  explicit session_state(generic_stream::socket s) : stream(std::move(s)), timer(stream.get_executor()) {}
+// What one accepted connection owns: the HTTP session's part, what the
+// gate counts it as, and, once upgraded, its WebSocket, which stop()
+// reaches through the registry.
+struct session_state : detail::http_connection {
+  using http_connection::http_connection;
 
-  detail::transport stream;
-  net::steady_timer timer;
-  unsigned deadline_generation = 0;
-  bool timed_out = false;
-  bool waiting_for_peer = false;  // in the TLS handshake or between requests: stop() may cut it
-  bool stopping = false;
-  bool admitted = false;  // counted by the gate until the session ends
-  bool proxied = false;   // from a trusted proxy: the gate counts the client once its request names it
-  bool secure = false;
-  detail::host_filter const* hosts = nullptr;  // the listener's, which outlives every session
-  endpoint remote;
+  bool admitted = false;   // counted by the gate until the session ends
   std::string counted_as;  // the address the gate counts it under; empty: the total only
   std::shared_ptr<detail::connection> ws;
-};
-
-// Closes the socket when `timeout` passes, which ends whatever operation
-// is pending on it. The generation makes a stale expiry harmless.
-void arm_deadline(std::shared_ptr<session_state> const& s, std::chrono::milliseconds timeout) {
-  unsigned const generation = ++s->deadline_generation;
-  s->timer.expires_after(timeout);
-  s->timer.async_wait([weak = std::weak_ptr(s), generation](error_code ec) {
-    auto s = weak.lock();
-    if (ec || !s || s->deadline_generation != generation) return;
-    s->timed_out = true;
-    s->stream.close();
-  });
-}
-
-void disarm_deadline(session_state& s) {
-  ++s.deadline_generation;
-  s.timer.cancel();
-}
-
-// What the HTTP phase hands to the WebSocket phase once the 101 is sent.
-// Everything of Beast's is gone by then: an open WebSocket keeps no parser,
-// buffer or response fields.
-struct upgrade_ticket {
-  router::websocket_route const* route = nullptr;
-  request req;
-  std::string subprotocol;
-  detail::deflate_agreement deflate;
-  std::string early_bytes;  // frames the client sent right behind its request
 };
 
 template <class Socket>
@@ -176,7 +130,7 @@ void open_listener(listening& l, net::io_context& ctx) {
 
 }  // namespace
 
-struct server::impl {
+struct server::impl final : detail::http_site {
   impl(router app, server_options opts) : router_(std::move(app)), options_(std::move(opts)) {
     if (options_.threads == 0) throw std::invalid_argument("tether::server: threads must be at least 1");
     for (unsigned i = 0; i < options_.threads; ++i) {
@@ -268,7 +222,7 @@ struct server::impl {
   net::awaitable<void> session(generic_stream::socket socket, endpoint remote, detail::admission admission,
                                listening const& l) {
     bool const tls = l.where.tls;
-    auto state = std::make_shared<session_state>(std::move(socket));
+    auto state = std::make_shared<session_state>(detail::transport(std::move(socket)));
     state->hosts = &*l.hosts;
     state->remote = std::move(remote);
     state->admitted = admission.what == detail::admission::verdict::admit;
@@ -289,28 +243,51 @@ struct server::impl {
     if (stopping_) co_return;  // enrolled after stop() looked at the registry
 
     try {
+      std::unique_ptr<detail::websocket_request> ticket;
       if (!state->admitted) {
         // Over a TLS listener a refusal would cost the very handshake the
         // limit is there to save: those connections just close.
         if (!tls) co_await refuse_connection(state, admission);
       } else if (tls && !co_await tls_handshake(state)) {
         // logged at debug level
-      } else if (auto ticket = co_await serve_http(state))
-        co_await serve_websocket(state, std::move(ticket));
+      } else {
+        // The seam for HTTP/2: here the stream goes to the session of its
+        // HTTP version. An HTTP/2 session, chosen when TLS agrees on "h2"
+        // by ALPN (not offered yet), would sit beside serve_http1 on the
+        // same http_site and hand its WebSocket requests (RFC 8441) on in
+        // a ticket as HTTP/1 does.
+        ticket = co_await detail::serve_http1(state, *this);
+      }
+      // The WebSocket phase runs in this frame rather than in a coroutine
+      // of its own: a frame made now would take a block Asio recycles from
+      // the HTTP phase, larger than it needs, for the connection's life.
+      if (ticket) {
+        auto conn = open_websocket(*state, *ticket);
+        close_code ending = close_code::going_away;
+        if (!state->stopping) {
+          ending = close_code::normal;
+          websocket ws = detail::make_websocket(conn);
+          try {
+            co_await ticket->route->handler(ws, ticket->upgrade.req);
+          } catch (...) {
+            log_failure("WebSocket handler for " + ticket->upgrade.req.path, conn->id(), std::current_exception());
+            ending = close_code::internal_error;
+          }
+        }
+        co_await conn->close(ending, {});
+      }
     } catch (std::exception const& e) {
       options_.logger.log(log_level::error, 0, std::string("session failed: ") + e.what());
     }
-    disarm_deadline(*state);
+    state->timer.disarm();
   }
 
-  // Over a limit: answer at once, without waiting for the request, then
-  // read what the client sends until it closes (briefly), so that our
-  // answer is not lost to a reset.
+  // Over a limit: answer at once, without waiting for the request.
   net::awaitable<void> refuse_connection(std::shared_ptr<session_state> state, detail::admission admission) {
     auto res = refusal_for(admission);
     if (options_.logger.enabled(log_level::debug))
       options_.logger.log(log_level::debug, 0, std::to_string(res.status) + " for " + state->remote.to_string());
-    if (co_await respond(state, std::move(res), 11, false, false)) co_await linger(state);
+    co_await detail::refuse_connection(std::move(state), std::move(res), options_.keep_alive_timeout);
   }
 
   static response refusal_for(detail::admission const& admission) {
@@ -321,37 +298,32 @@ struct server::impl {
     return res;
   }
 
+  router const& routes() const noexcept override { return router_; }
+  server_options const& options() const noexcept override { return options_; }
+
   // A trusted proxy's request names its client: that is the remote the
   // handlers see, and the client the connection counts for in the
   // per-address limits. A proxy that reuses its connection for another
-  // client's request moves the count to that client. False when the
-  // limits refuse it.
-  bool admit_forwarded(session_state& state, http::request<http::string_body> const& req, request& r,
-                       detail::admission& refused) {
-    std::string forwarded;
-    auto const [first, last] = req.equal_range("X-Forwarded-For");
-    for (auto field = first; field != last; ++field) {
-      if (!forwarded.empty()) forwarded.push_back(',');
-      forwarded.append(field->value());
-    }
-    r.remote = {gate_.forwarded_client(forwarded, state.remote.address), 0};
-    if (state.counted_as == r.remote.address) return true;
+  // client's request moves the count to that client.
+  std::optional<response> name_client(detail::http_connection& c, std::string_view forwarded_for,
+                                      endpoint& client) override {
+    // Every connection this server's sessions serve is one of its own.
+    auto& state = static_cast<session_state&>(c);
+    client = {gate_.forwarded_client(forwarded_for, state.remote.address), 0};
+    if (state.counted_as == client.address) return std::nullopt;
     if (!state.counted_as.empty()) {
       gate_.leave_forwarded(state.counted_as);
       state.counted_as.clear();
     }
-    auto const verdict = gate_.admit_forwarded(r.remote.address);
-    if (verdict.what != detail::admission::verdict::admit) {
-      refused = verdict;
-      return false;
-    }
-    state.counted_as = r.remote.address;
-    return true;
+    auto const verdict = gate_.admit_forwarded(client.address);
+    if (verdict.what != detail::admission::verdict::admit) return refusal_for(verdict);
+    state.counted_as = client.address;
+    return std::nullopt;
   }
 
   net::awaitable<bool> tls_handshake(std::shared_ptr<session_state> const& state) {
     state->stream.use_tls(tls_->get(), true);
-    arm_deadline(state, options_.handshake_timeout);
+    detail::arm_deadline(state, options_.handshake_timeout);
     state->waiting_for_peer = true;  // browsers open spare connections that may never say a word
     error_code ec;
     while (!state->stopping && (ec = state->stream.handshake_step()) == net::error::would_block) {
@@ -360,9 +332,9 @@ struct server::impl {
     }
     if (state->stopping && !ec) ec = net::error::operation_aborted;
     state->waiting_for_peer = false;
-    disarm_deadline(*state);
+    state->timer.disarm();
     if (ec && options_.logger.enabled(log_level::debug)) {
-      std::string why = state->timed_out ? "timed out"
+      std::string why = state->timer.expired() ? "timed out"
                         : ec == tether::error::tls_failed ? state->stream.tls_failure()
                                                           : ec.message();
       if (!state->stopping)
@@ -371,204 +343,14 @@ struct server::impl {
     co_return !ec;
   }
 
-  // After a refusal: our FIN first, then read what the client still sends
-  // (briefly), so that unread bytes do not turn the answer into a reset.
-  net::awaitable<void> linger(std::shared_ptr<session_state> const& state) {
-    state->stream.shutdown_send();
-    arm_deadline(state, std::chrono::seconds(1));
-    char sink[512];
-    for (;;) {
-      auto [ec, n] = co_await state->stream.async_read_some(net::buffer(sink), use_tuple);
-      if (ec) break;
-    }
-  }
-
-  net::awaitable<std::unique_ptr<upgrade_ticket>> serve_http(std::shared_ptr<session_state> state) {
-    endpoint const& remote = state->remote;
-    boost::beast::flat_buffer buffer;
-    bool first = true;
-    while (!state->stopping) {
-      http::request_parser<http::string_body> parser;
-      parser.header_limit(static_cast<std::uint32_t>(options_.max_header_bytes));
-      parser.body_limit(options_.max_body_bytes);
-      state->waiting_for_peer = true;
-      arm_deadline(state, first ? options_.handshake_timeout : options_.keep_alive_timeout);
-      auto [ec, refused] = co_await detail::read_request(state->stream, buffer, parser, *state->hosts);
-      state->waiting_for_peer = false;
-      disarm_deadline(*state);
-      if (ec || refused) {
-        co_await refuse_bad_request(state, ec, std::move(refused), first);
-        co_return nullptr;
-      }
-      first = false;
-      auto& req = parser.get();
-      request r = to_request(req, remote);
-      r.secure = state->secure;
-      if (detail::admission refused; state->proxied && !admit_forwarded(*state, req, r, refused)) {
-        if (options_.logger.enabled(log_level::debug))
-          options_.logger.log(log_level::debug, 0, "over the limits: " + r.remote.address + " via " + remote.to_string());
-        if (co_await respond(state, refusal_for(refused), req.version(), false, false)) co_await linger(state);
-        co_return nullptr;
-      }
-      bool const wants_upgrade = detail::has_token(req[http::field::upgrade], "websocket");
-      auto const decision = router_.dispatch(r, wants_upgrade, state->secure);
-      if (wants_upgrade) {
-        if (decision.websocket) co_return co_await upgrade(state, req, std::move(r), *decision.websocket, buffer);
-        if (co_await respond(state, refusal_for(decision, true), req.version(), false, false)) co_await linger(state);
-        co_return nullptr;
-      }
-      bool const keep_alive = req.keep_alive() && !state->stopping;
-      // Not a conditional expression: g++ 12 destroys the result of a
-      // co_await inside ?: too early.
-      response res;
-      if (decision.http)
-        res = co_await call_http_handler(*decision.http, r);
-      else
-        res = refusal_for(decision, false);
-      if (!co_await respond(state, std::move(res), req.version(), keep_alive, r.method == "HEAD"))
-        co_return nullptr;
-      if (!keep_alive) break;
-    }
-    state->stream.shutdown_send();
-    co_return nullptr;
-  }
-
-  net::awaitable<void> refuse_bad_request(std::shared_ptr<session_state> const& state, error_code ec,
-                                          std::optional<detail::http_refusal> refused, bool first) {
-    if (refused) {
-      if (options_.logger.enabled(log_level::debug))
-        options_.logger.log(log_level::debug, 0,
-                            std::to_string(refused->status) + " for " + state->remote.to_string() + ": " + refused->reason);
-      if (co_await respond(state, refusal(refused->status, std::move(refused->reason)), 11, false, false))
-        co_await linger(state);
-      co_return;
-    }
-    if (ec == http::error::end_of_stream || ec == net::error::operation_aborted) co_return;
-    if (state->timed_out) {
-      if (first && options_.logger.enabled(log_level::debug))
-        options_.logger.log(log_level::debug, 0, "handshake timeout from " + state->remote.to_string());
-      co_return;
-    }
-    if (ec == net::error::eof || ec == net::error::connection_reset || ec == net::error::bad_descriptor) co_return;
-    response res = ec == http::error::header_limit ? refusal(431, "request headers too large")
-                   : ec == http::error::body_limit ? refusal(413, "request body too large")
-                                                   : refusal(400, "malformed request: " + ec.message());
-    if (co_await respond(state, std::move(res), 11, false, false)) co_await linger(state);
-  }
-
-  static response refusal_for(router::decision const& decision, bool upgrade) {
-    using outcome = router::decision::outcome;
-    switch (decision.result) {
-      case outcome::bad_target:
-        return refusal(400, "malformed request target");
-      case outcome::forbidden_origin:
-        return refusal(403, "this origin may not use this endpoint");
-      case outcome::token_missing:
-        return refusal(401, "this endpoint needs a token");
-      case outcome::token_refused:
-        return refusal(403, "the token is expired or not valid for this path");
-      case outcome::method_not_allowed: {
-        auto res = refusal(405, "method not allowed");
-        res.headers.push_back({"Allow", decision.allow});
-        return res;
-      }
-      case outcome::upgrade_required: {
-        auto res = refusal(426, "this path speaks WebSocket only");
-        res.headers.push_back({"Upgrade", "websocket"});
-        res.headers.push_back({"Connection", "Upgrade"});
-        return res;
-      }
-      default:
-        return refusal(404, upgrade ? "no WebSocket endpoint at this path" : "not found");
-    }
-  }
-
-  // A handler that throws gets a 500 and a log line; the server goes on.
-  net::awaitable<response> call_http_handler(router::http_route const& route, request const& r) {
-    std::exception_ptr failure;
-    try {
-      if (route.handler) co_return route.handler(r);
-      co_return co_await route.async_handler(r);
-    } catch (...) {
-      failure = std::current_exception();
-    }
-    log_failure("HTTP handler for " + r.method + " " + r.path, 0, failure);
-    co_return refusal(500, "internal server error");
-  }
-
-  // Returns false when the connection cannot go on.
-  net::awaitable<bool> respond(std::shared_ptr<session_state> const& state, response res, unsigned version,
-                               bool keep_alive, bool head_only) {
-    auto out = make_http_response(std::move(res), version, keep_alive);
-    arm_deadline(state, options_.keep_alive_timeout);
-    error_code ec;
-    if (head_only) {
-      http::response_serializer<http::string_body> serializer{out};
-      std::tie(ec, std::ignore) = co_await http::async_write_header(state->stream, serializer, use_tuple);
-    } else {
-      std::tie(ec, std::ignore) = co_await http::async_write(state->stream, out, use_tuple);
-    }
-    disarm_deadline(*state);
-    co_return !ec;
-  }
-
-  // Answers the upgrade request: a refusal (nothing returned) or 101.
-  net::awaitable<std::unique_ptr<upgrade_ticket>> upgrade(std::shared_ptr<session_state> state,
-                                                          http::request<http::string_body> const& req, request r,
-                                                          router::websocket_route const& endpoint,
-                                                          boost::beast::flat_buffer& buffer) {
-    auto const* route = &endpoint;
-    if (auto const bad = detail::check_upgrade_request(req.method_string(), req.version(), req[http::field::connection],
-                                                       req[http::field::sec_websocket_version],
-                                                       req[http::field::sec_websocket_key])) {
-      auto res = refusal(bad->status, std::string(bad->reason));
-      if (bad->offer_version) res.headers.push_back({"Sec-WebSocket-Version", "13"});
-      co_await respond(state, std::move(res), req.version(), false, false);
-      co_return nullptr;
-    }
-    std::string subprotocol =
-        detail::choose_subprotocol(req[http::field::sec_websocket_protocol], route->options.subprotocols);
-    if (subprotocol.empty() && route->options.require_subprotocol) {
-      co_await respond(state, refusal(400, "none of the offered subprotocols is supported"), req.version(), false,
-                       false);
-      co_return nullptr;
-    }
-
-    http::response<http::empty_body> accept{http::status::switching_protocols, 11};
-    accept.set(http::field::upgrade, "websocket");
-    accept.set(http::field::connection, "Upgrade");
-    accept.set(http::field::sec_websocket_accept, detail::accept_key(req[http::field::sec_websocket_key]));
-    if (!subprotocol.empty()) accept.set(http::field::sec_websocket_protocol, subprotocol);
-    detail::deflate_agreement deflate;
-    if (auto const answer = detail::answer_deflate_offer(req[http::field::sec_websocket_extensions],
-                                                         route->options.websocket.compression, deflate);
-        !answer.empty())
-      accept.set(http::field::sec_websocket_extensions, answer);
-    arm_deadline(state, options_.handshake_timeout);
-    auto [ec, n] = co_await http::async_write(state->stream, accept, use_tuple);
-    disarm_deadline(*state);
-    if (ec) co_return nullptr;
-
-    std::string early(static_cast<char const*>(buffer.data().data()), buffer.size());
-    r.headers.shrink_to_fit();
-    // On the heap: the session's frame holds a pointer, not the request.
-    co_return std::make_unique<upgrade_ticket>(upgrade_ticket{route, std::move(r), std::move(subprotocol), deflate, std::move(early)});
-  }
-
-  // Plain functions around the coroutine below keep its frame small: every
+  // Plain functions around session() keep its frame small: every
   // temporary of a coroutine lives in its frame for the whole connection.
-  std::shared_ptr<detail::connection> open_websocket(session_state& state, upgrade_ticket& ticket) {
-    request const& r = ticket.req;
-    detail::connection_config config{detail::role::server, ticket.route->options.websocket, options_.logger,
-                                     std::move(ticket.subprotocol), r.remote, ticket.deflate};
+  std::shared_ptr<detail::connection> open_websocket(session_state& state, detail::websocket_request& ticket) {
     // Each of the server's io_contexts runs on one thread, as the poller requires.
-    config.readiness = &detail::poller::of(state.stream.get_executor());
-    auto conn = std::make_shared<detail::connection>(std::move(state.stream), std::move(config));
-    state.ws = conn;
-    conn->start(std::move(ticket.early_bytes));
-    if (conn->log().enabled(log_level::debug))
-      conn->log().log(log_level::debug, conn->id(), "WebSocket open: " + r.remote.to_string() + " " + r.target);
-    return conn;
+    auto& readiness = detail::poller::of(state.stream.get_executor());
+    state.ws = detail::start_websocket(std::move(state.stream), ticket.upgrade, std::move(ticket.agreed),
+                                       ticket.route->options.websocket, options_.logger, &readiness);
+    return state.ws;
   }
 
   void log_failure(std::string const& who, std::uint64_t connection, std::exception_ptr failure) {
@@ -580,22 +362,6 @@ struct server::impl {
     } catch (...) {
     }
     options_.logger.log(log_level::error, connection, who + " threw: " + what);
-  }
-
-  net::awaitable<void> serve_websocket(std::shared_ptr<session_state> state, std::unique_ptr<upgrade_ticket> ticket) {
-    auto conn = open_websocket(*state, *ticket);
-    close_code ending = close_code::going_away;
-    if (!state->stopping) {
-      ending = close_code::normal;
-      websocket ws = detail::make_websocket(conn);
-      try {
-        co_await ticket->route->handler(ws, ticket->req);
-      } catch (...) {
-        log_failure("WebSocket handler for " + ticket->req.path, conn->id(), std::current_exception());
-        ending = close_code::internal_error;
-      }
-    }
-    co_await conn->close(ending, {});
   }
 
   void start_stop(std::chrono::milliseconds grace) {

@@ -9,6 +9,7 @@
 
 #include <tether/accept.hpp>
 
+#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
@@ -347,4 +348,103 @@ BOOST_AUTO_TEST_CASE(over_tls_an_http_origin_is_not_same_site) {
   };
   BOOST_TEST(try_origin("https://" + here) == 101);
   BOOST_TEST(try_origin("http://" + here) == 403);
+}
+
+namespace {
+
+// tether::accept() on a loopback socket of its own, for every connection
+// that comes, until destroyed.
+class accept_server {
+ public:
+  explicit accept_server(tether::accept_options options)
+      : acceptor_(ctx_, {net::ip::make_address("127.0.0.1"), 0}) {
+    net::co_spawn(ctx_, serve(std::move(options)), net::detached);
+    thread_ = std::thread([this] { ctx_.run_for(60s); });
+  }
+
+  ~accept_server() {
+    ctx_.stop();
+    thread_.join();
+  }
+
+  std::uint16_t port() const { return acceptor_.local_endpoint().port(); }
+
+ private:
+  net::awaitable<void> serve(tether::accept_options options) {
+    for (;;) {
+      auto [ec, socket] = co_await acceptor_.async_accept(net::as_tuple(net::use_awaitable));
+      if (ec) co_return;
+      net::co_spawn(ctx_, answer(std::move(socket), options), net::detached);
+    }
+  }
+
+  static net::awaitable<void> answer(tcp::socket socket, tether::accept_options options) {
+    auto accepted = co_await tether::accept(std::move(socket), std::move(options));
+    if (accepted) co_await accepted->ws.close();
+  }
+
+  net::io_context ctx_;
+  tcp::acceptor acceptor_;
+  std::thread thread_;
+};
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(the_server_and_accept_answer_a_bad_upgrade_byte_for_byte_alike) {
+  tether::router r;
+  r.websocket("/echo", echo_handler, {.subprotocols = {"echo.v1"}, .require_subprotocol = true});
+  running_server server(std::move(r));
+  tether::accept_options options;
+  options.subprotocols = {"echo.v1"};
+  options.require_subprotocol = true;
+  options.logger = tether::logger::silent();
+  accept_server accepting(std::move(options));
+
+  std::string const upgrade = "Upgrade: websocket\r\nConnection: Upgrade\r\n";
+  std::string const key = "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n";
+  std::string const version = "Sec-WebSocket-Version: 13\r\n";
+  std::string const protocol = "Sec-WebSocket-Protocol: echo.v1\r\n";
+  struct bad_upgrade {
+    std::string what, request, status;
+  };
+  std::vector<bad_upgrade> const cases{
+      {"no key", get("/echo", "127.0.0.1", upgrade + version + protocol), "HTTP/1.1 400"},
+      {"a malformed key", get("/echo", "127.0.0.1", upgrade + "Sec-WebSocket-Key: c2hvcnQ=\r\n" + version + protocol),
+       "HTTP/1.1 400"},
+      {"version 8", get("/echo", "127.0.0.1", upgrade + key + "Sec-WebSocket-Version: 8\r\n" + protocol), "HTTP/1.1 400"},
+      {"no Connection: Upgrade",
+       get("/echo", "127.0.0.1", "Upgrade: websocket\r\nConnection: keep-alive\r\n" + key + version + protocol),
+       "HTTP/1.1 400"},
+      {"HTTP/1.0", "GET /echo HTTP/1.0\r\nHost: 127.0.0.1\r\n" + upgrade + key + version + protocol + "\r\n",
+       "HTTP/1.0 400"},
+      {"none of our subprotocols", get("/echo", "127.0.0.1", upgrade + key + version + "Sec-WebSocket-Protocol: chat\r\n"),
+       "HTTP/1.1 400"},
+      {"a foreign origin", get("/echo", "127.0.0.1", upgrade + key + version + protocol + "Origin: http://attacker.example\r\n"),
+       "HTTP/1.1 403"},
+      // Origin first, then the handshake: the same order in both.
+      {"a foreign origin and version 8",
+       get("/echo", "127.0.0.1", upgrade + key + "Sec-WebSocket-Version: 8\r\n" + protocol +
+                                     "Origin: http://attacker.example\r\n"),
+       "HTTP/1.1 403"},
+  };
+  for (auto const& c : cases) {
+    auto const from_server = converse(server.port(), c.request);
+    auto const from_accept = converse(accepting.port(), c.request);
+    BOOST_TEST(starts_with(from_server.text, c.status), c.what << ": " << from_server.text);
+    BOOST_TEST(from_server.text == from_accept.text, c.what);
+    BOOST_TEST(from_server.closed, c.what);
+    BOOST_TEST(from_accept.closed, c.what);
+  }
+  BOOST_TEST(converse(server.port(), cases[2].request).text.find("Sec-WebSocket-Version: 13\r\n") != std::string::npos);
+
+  // And a good one gets the same 101.
+  auto const good = get("/echo", "127.0.0.1", upgrade + key + version + "Sec-WebSocket-Protocol: chat, echo.v1\r\n");
+  raw_client to_server(server.port(), "", false);
+  raw_client to_accept(accepting.port(), "", false);
+  to_server.send_raw(good);
+  to_accept.send_raw(good);
+  auto const head = to_server.read_http_head();
+  BOOST_TEST(starts_with(head, "HTTP/1.1 101"), head);
+  BOOST_TEST(head.find("Sec-WebSocket-Protocol: echo.v1\r\n") != std::string::npos, head);
+  BOOST_TEST(head == to_accept.read_http_head());
 }

@@ -2,6 +2,7 @@
 #define BOOST_TEST_MODULE handshake
 #include <boost/test/unit_test.hpp>
 
+#include "http/upgrade.hpp"
 #include "ws/handshake.hpp"
 
 #include <tether/router.hpp>
@@ -34,6 +35,73 @@ BOOST_AUTO_TEST_CASE(subprotocol_choice_follows_server_preference) {
   BOOST_TEST(choose_subprotocol("chat", {"superchat"}) == "");
   BOOST_TEST(choose_subprotocol("", {"chat"}) == "");
   BOOST_TEST(choose_subprotocol("Chat", {"chat"}) == "");  // names are case-sensitive
+}
+
+namespace {
+
+tether::request asking_to_upgrade(std::vector<tether::header_field> extra = {}) {
+  tether::request req;
+  req.method = "GET";
+  req.target = req.path = "/chat";
+  req.headers = {{"Host", "127.0.0.1"}, {"Upgrade", "websocket"}, {"Connection", "keep-alive, Upgrade"},
+                 {"Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="}, {"Sec-WebSocket-Version", "13"}};
+  for (auto& field : extra) req.headers.push_back(std::move(field));
+  return req;
+}
+
+}  // namespace
+
+// The one decision both tether::server and tether::accept() answer with.
+BOOST_AUTO_TEST_CASE(an_upgrade_is_agreed_with_the_first_subprotocol_of_ours_and_deflate_when_offered) {
+  std::vector<std::string> const ours{"chat.v2", "chat.v1"};
+  tether::websocket_options options;
+  options.compression.enabled = true;
+  upgrade_terms const terms{ours, false, options};
+  auto const verdict = judge_upgrade(
+      asking_to_upgrade({{"Sec-WebSocket-Protocol", "chat.v1, chat.v2"}, {"Sec-WebSocket-Extensions", "permessage-deflate"}}),
+      11, terms);
+  BOOST_TEST(!verdict.refusal);
+  BOOST_TEST(verdict.accept_key == "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+  BOOST_TEST(verdict.agreement.subprotocol == "chat.v2");
+  BOOST_TEST(verdict.agreement.deflate.on);
+  BOOST_TEST(verdict.extensions.find("permessage-deflate") == 0u);
+
+  auto const plain = judge_upgrade(asking_to_upgrade(), 11, terms);
+  BOOST_TEST(!plain.refusal);
+  BOOST_TEST(plain.agreement.subprotocol.empty());
+  BOOST_TEST(!plain.agreement.deflate.on);
+  BOOST_TEST(plain.extensions.empty());
+}
+
+BOOST_AUTO_TEST_CASE(an_upgrade_that_breaks_a_rule_is_refused_with_400) {
+  std::vector<std::string> const ours{"chat.v1"};
+  tether::websocket_options const options;
+  upgrade_terms const terms{ours, true, options};
+  auto status = [&](tether::request const& req, unsigned version = 11) {
+    auto const verdict = judge_upgrade(req, version, terms);
+    return verdict.refusal ? verdict.refusal->status : 0;
+  };
+  BOOST_TEST(status(asking_to_upgrade({{"Sec-WebSocket-Protocol", "chat.v1"}})) == 0);
+  BOOST_TEST(status(asking_to_upgrade()) == 400);  // none of our subprotocols, which are required
+  auto with = [](std::string_view name, std::string value) {
+    auto req = asking_to_upgrade({{"Sec-WebSocket-Protocol", "chat.v1"}});
+    for (auto& field : req.headers)
+      if (field.name == name) field.value = std::move(value);
+    return req;
+  };
+  BOOST_TEST(status(with("Connection", "keep-alive")) == 400);
+  BOOST_TEST(status(with("Sec-WebSocket-Key", "c2hvcnQ=")) == 400);
+  BOOST_TEST(status(with("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==")) == 0);
+  BOOST_TEST(status(with("Sec-WebSocket-Protocol", "chat.v1"), 10) == 400);
+  auto post = with("Sec-WebSocket-Protocol", "chat.v1");
+  post.method = "POST";
+  BOOST_TEST(status(post) == 400);
+  auto const old_version = judge_upgrade(with("Sec-WebSocket-Version", "8"), 11, terms);
+  BOOST_TEST_REQUIRE(old_version.refusal.has_value());
+  BOOST_TEST(old_version.refusal->status == 400);
+  BOOST_TEST(old_version.refusal->headers.size() == 1u);
+  BOOST_TEST(old_version.refusal->headers.front().name == "Sec-WebSocket-Version");
+  BOOST_TEST(old_version.refusal->headers.front().value == "13");
 }
 
 BOOST_AUTO_TEST_CASE(router_misconfiguration_throws_naming_the_route) {
