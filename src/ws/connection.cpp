@@ -470,8 +470,7 @@ void connection::arm_watchdog() {
 void connection::on_watchdog() {
   watchdog_deadline_ = clock::time_point::max();
   session_.timer_fired(clock::now());
-  act();
-  if (watchdog_deadline_ == clock::time_point::max() && !session_.ended()) arm_watchdog();
+  act();  // timer_fired() always asks to re-arm, and nothing is armed now
 }
 
 }  // namespace tether::detail
