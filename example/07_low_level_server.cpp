@@ -36,7 +36,7 @@ ws.onmessage = (e) => { document.getElementById('log').textContent += 'echo: ' +
 
 // One connection: the HTTP request decides between the page and the socket.
 net::awaitable<void> serve(tcp::socket socket) {
-  tether::accept_options options;  // same-site origins, as the router's default
+  tether::accept_options options;  // options.endpoint: same-site origins, as a router endpoint
   options.http = [](tether::request const& req) {
     if (req.method == "GET" && req.path == "/") return tether::response::html(std::string(page));
     return tether::response::text("not found\n", 404);

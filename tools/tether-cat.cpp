@@ -130,7 +130,7 @@ net::awaitable<int> run_client(settings const& s) {
   auto ws = co_await tether::connect(s.url, s.client);
   if (!ws) {
     std::fprintf(stderr, "tether-cat: %s\n", ws.error().message().c_str());
-    if (!ws.error().http_body.empty()) std::fprintf(stderr, "%s", ws.error().http_body.c_str());
+    if (auto const body = ws.error().http_body(); !body.empty()) std::fprintf(stderr, "%.*s", static_cast<int>(body.size()), body.data());
     co_return 1;
   }
   if (s.verbose)

@@ -3,17 +3,15 @@
 // websocket, without server or router. Not included by <tether/tether.hpp>,
 // because it brings in Asio's socket types.
 
+#include <tether/endpoint_options.hpp>
+#include <tether/failure.hpp>
 #include <tether/logger.hpp>
-#include <tether/options.hpp>
-#include <tether/origin.hpp>
 #include <tether/request.hpp>
+#include <tether/response.hpp>
 #include <tether/websocket.hpp>
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/system/result.hpp>
-
-#include <tether/response.hpp>
 
 #include <chrono>
 #include <functional>
@@ -23,11 +21,11 @@
 namespace tether {
 
 struct accept_options {
-  /// Same-site by default, as for router endpoints; refusals get 403.
-  origin_policy origins = origin_policy::same_site();
-  std::vector<std::string> subprotocols{};  ///< ours, in order of preference
-  bool require_subprotocol = false;         ///< 400 when the client offers none of ours
-  websocket_options websocket{};
+  /// What a router endpoint admits, the same struct with the same defaults:
+  /// same-site origins (403 for others), subprotocols, a token (401/403;
+  /// checked against the path as sent, since no router normalises it) and
+  /// the connection's limits.
+  endpoint_options endpoint{};
   /// From the call to the end of the 101 (or refusal) being written.
   std::chrono::milliseconds handshake_timeout = std::chrono::seconds(10);
   std::size_t max_header_bytes = 16 * 1024;
@@ -56,9 +54,9 @@ struct accepted {
 /// upgrade that `options` admit, answers 101 and returns the websocket
 /// (which then lives on the socket's executor). Anything else gets its
 /// HTTP answer (`options.http`, or a refusal: 400, 403, 421, 426, 431...) and
-/// the result is `error::upgrade_refused`;
-/// a silent or slow client gets `error::handshake_timeout`.
-boost::asio::awaitable<boost::system::result<accepted>> accept(boost::asio::ip::tcp::socket socket,
-                                                               accept_options options);
+/// the result is `error::upgrade_refused`, with the status sent and its
+/// reason in the failure; a silent or slow client gets
+/// `error::handshake_timeout`.
+boost::asio::awaitable<result<accepted>> accept(boost::asio::ip::tcp::socket socket, accept_options options);
 
 }  // namespace tether

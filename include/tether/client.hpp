@@ -1,6 +1,7 @@
 #pragma once
 // Opening a WebSocket connection to a ws:// or wss:// URL.
 
+#include <tether/failure.hpp>
 #include <tether/logger.hpp>
 #include <tether/options.hpp>
 #include <tether/request.hpp>
@@ -8,8 +9,6 @@
 #include <tether/websocket.hpp>
 
 #include <boost/asio/awaitable.hpp>
-#include <boost/system/error_code.hpp>
-#include <boost/system/result.hpp>
 
 #include <chrono>
 #include <string>
@@ -39,23 +38,12 @@ struct client_options {
   tether::logger logger{};
 };
 
-/// Why connect() failed. When the server refused the upgrade, its status
-/// and body are here; the body is untrusted peer input.
-struct connect_error {
-  boost::system::error_code code{};
-  int http_status = 0;
-  std::string http_body{};
-  std::string detail{};  ///< our own words: which step failed and why
-
-  std::string message() const;
-};
-
-/// Throws boost::system::system_error whose what() is connect_error::message(); found by
-/// boost::system::result<...>::value().
-[[noreturn]] void throw_exception_from_error(connect_error const& e,
-                                             boost::source_location const& loc);
-
-using connect_result = boost::system::result<websocket, connect_error>;
+/// The websocket, or why there is none: failure::detail() says which step
+/// failed (resolve, connect, proxy, TLS, upgrade) in our words; when the
+/// server refused the upgrade, failure::http_status() and http_body() hold
+/// its answer (the body is untrusted peer input). value() throws a
+/// boost::system::system_error whose what() is failure::message().
+using connect_result = result<websocket>;
 
 /// Resolves, connects and performs the opening handshake. The websocket
 /// lives on the calling coroutine's executor.

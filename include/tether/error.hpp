@@ -29,7 +29,7 @@ enum class error {
   invalid_argument,       ///< e.g. a ping payload over 125 bytes, a close code that may not be sent
   operation_in_progress,  ///< a second read() while one is pending
   stopped,                ///< the server was stopped and the grace period ran out
-  tls_failed,             ///< the TLS handshake or a TLS record failed (details in the log or connect_error)
+  tls_failed,             ///< the TLS handshake or a TLS record failed (failure::detail() says why)
   certificate_rejected,   ///< the server's certificate did not verify (expired, wrong host, unknown CA...)
   proxy_failed,           ///< the HTTP proxy refused or broke the CONNECT tunnel
   upgrade_refused,        ///< accept(): the request was not an acceptable upgrade; its refusal was sent

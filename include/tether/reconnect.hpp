@@ -26,8 +26,8 @@ using reconnect_options = backoff;
 /// scheme, a rejected certificate, a TLS or proxy configuration error, a
 /// subprotocol mismatch, and 4xx refusals other than 408 and 429.
 ///
-/// Returns the error that ended it (code zero when the session did).
-boost::asio::awaitable<connect_error> keep_connected(
+/// Returns the failure that ended it (empty when the session did).
+boost::asio::awaitable<failure> keep_connected(
     std::string url, client_options options, reconnect_options backoff,
     std::function<boost::asio::awaitable<bool>(websocket&)> session);
 

@@ -2,6 +2,7 @@
 // Dispatches requests by target pattern, method and origin to HTTP handlers
 // and WebSocket endpoints.
 
+#include <tether/endpoint_options.hpp>
 #include <tether/options.hpp>
 #include <tether/origin.hpp>
 #include <tether/request.hpp>
@@ -39,22 +40,6 @@ struct file_options {
   std::uint64_t max_file_bytes = 64 * 1024 * 1024;
   std::string cache_control{};       ///< sent as Cache-Control when not empty
   origin_policy origins = origin_policy::any();
-};
-
-struct endpoint_options {
-  /// Same-site by default: no Origin (non-browser clients), or an Origin
-  /// whose host and port match the Host header. Others get 403.
-  origin_policy origins = origin_policy::same_site();
-  /// Subprotocols this endpoint speaks, in order of preference; the first
-  /// one the client also offers is chosen. Empty: none is chosen.
-  std::vector<std::string> subprotocols{};
-  /// Refuse (400) an upgrade that offers none of `subprotocols`.
-  bool require_subprotocol = false;
-  /// When set, an upgrade needs ?token=... minted by this signer for the
-  /// request's path: 401 without one, 403 for an expired, tampered or
-  /// foreign one.
-  std::shared_ptr<url_token const> token{};
-  websocket_options websocket{};
 };
 
 /// Patterns have static segments, {name} parameters and a trailing "*"

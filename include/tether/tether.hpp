@@ -5,6 +5,7 @@
 #include <tether/client.hpp>
 #include <tether/close_code.hpp>
 #include <tether/error.hpp>
+#include <tether/failure.hpp>
 #include <tether/hub.hpp>
 #include <tether/logger.hpp>
 #include <tether/message.hpp>

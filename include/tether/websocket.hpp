@@ -2,13 +2,12 @@
 // One WebSocket connection, in either role.
 
 #include <tether/close_code.hpp>
+#include <tether/failure.hpp>
 #include <tether/message.hpp>
 #include <tether/request.hpp>
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
-#include <boost/system/error_code.hpp>
-#include <boost/system/result.hpp>
 
 #include <cstdint>
 #include <memory>
@@ -27,9 +26,11 @@ class connection;
 /// the connection ends there; a copy kept past that stays safe to use and
 /// to destroy, and its operations fail at once with `error::stopped`.
 ///
-/// Errors: operations return the error instead of throwing. A read that
-/// ends because the close handshake happened returns `error::closed`; the
-/// peer's close code and reason are then available.
+/// Errors: operations return a tether::failure instead of throwing (read()
+/// inside a result). A read that ends because the close handshake happened
+/// fails with `error::closed`; the peer's close code and reason are then
+/// available. write(), ping() and close() return an empty failure on
+/// success, so `if (auto failed = co_await ws.write(m))` reads as it runs.
 ///
 /// Thread safety: write, ping and close may be awaited from any coroutine on
 /// any executor, concurrently; they are carried out on the connection's
@@ -47,28 +48,28 @@ class websocket {
 
   /// The next complete message. Pings are answered and pongs consumed
   /// while waiting, and also while no read is pending.
-  boost::asio::awaitable<boost::system::result<message>> read();
+  boost::asio::awaitable<result<message>> read();
 
   /// Queues one message. Completes when the message is queued: it is then
   /// sent before any close frame, unless the connection fails. Awaits while
   /// the write queue holds more than max_write_queue bytes.
-  boost::asio::awaitable<boost::system::error_code> write(
+  boost::asio::awaitable<failure> write(
       std::string_view payload, message_kind kind = message_kind::text);
-  boost::asio::awaitable<boost::system::error_code> write(message const& msg) {
+  boost::asio::awaitable<failure> write(message const& msg) {
     return write(msg.payload, msg.kind);
   }
   /// Takes the payload without copying it: `co_await ws.write(std::move(*msg))`
   /// echoes a message at the cost of none.
-  boost::asio::awaitable<boost::system::error_code> write(message&& msg);
+  boost::asio::awaitable<failure> write(message&& msg);
 
   /// Sends a ping (at most 125 bytes) ahead of queued messages.
-  boost::asio::awaitable<boost::system::error_code> ping(std::string_view payload = {});
+  boost::asio::awaitable<failure> ping(std::string_view payload = {});
 
   /// Starts the close handshake after the messages already queued and
   /// completes when the TCP connection has ended, within close_timeout.
   /// Returns success when the handshake completed (also when the peer
   /// closed first).
-  boost::asio::awaitable<boost::system::error_code> close(
+  boost::asio::awaitable<failure> close(
       close_code code = close_code::normal, std::string_view reason = {});
 
   bool is_open() const noexcept;

@@ -37,44 +37,17 @@ using boost::system::error_code;
 
 namespace tether {
 
-std::string connect_error::message() const {
-  std::string text = detail.empty() ? code.message() : detail;
-  if (http_status != 0) text += " (HTTP " + std::to_string(http_status) + ")";
-  return text;
-}
-
-namespace {
-
-// boost::system::system_error's what() appends "[system:111 at
-// /usr/include/boost/...]" to our sentence: words for users only here.
-class connect_failure : public boost::system::system_error {
- public:
-  connect_failure(boost::system::error_code code, std::string text) : system_error(code), text_(std::move(text)) {}
-  char const* what() const noexcept override { return text_.c_str(); }
-
- private:
-  std::string text_;
-};
-
-}  // namespace
-
-void throw_exception_from_error(connect_error const& e, boost::source_location const&) {
-  throw connect_failure(e.code, e.message());
-}
-
 namespace {
 
 constexpr auto use_tuple = net::as_tuple(net::use_awaitable);
 
-connect_error failure(error e, std::string detail) {
-  return connect_error{make_error_code(e), 0, {}, std::move(detail)};
-}
+failure failed_with(error e, std::string detail) { return failure(make_error_code(e), std::move(detail)); }
 
-boost::system::result<detail::ws_url, connect_error> parse_ws_url(std::string_view text) {
+result<detail::ws_url> parse_ws_url(std::string_view text) {
   error code{};
   std::string why;
   auto url = detail::parse_ws_url(text, code, why);
-  if (!url) return failure(code, std::move(why));
+  if (!url) return failed_with(code, std::move(why));
   return std::move(*url);
 }
 
@@ -112,17 +85,17 @@ std::string join(std::vector<std::string> const& items) {
 }
 
 // Resolves and connects to host:port over TCP; `what` names the peer in errors.
-net::awaitable<std::optional<connect_error>> connect_tcp(attempt& a, std::string const& host, std::string const& port,
+net::awaitable<std::optional<failure>> connect_tcp(attempt& a, std::string const& host, std::string const& port,
                                                          std::string const& what) {
   auto [resolve_ec, endpoints] = co_await a.resolver.async_resolve(host, port, use_tuple);
   if (resolve_ec) {
-    if (a.timed_out()) co_return failure(error::connect_timeout, "resolving " + host + " timed out");
-    co_return connect_error{resolve_ec, 0, {}, "cannot resolve " + host + ": " + resolve_ec.message()};
+    if (a.timed_out()) co_return failed_with(error::connect_timeout, "resolving " + host + " timed out");
+    co_return failure(resolve_ec, "cannot resolve " + host + ": " + resolve_ec.message());
   }
   auto [connect_ec, peer] = co_await net::async_connect(a.tcp_socket, endpoints, use_tuple);
   if (connect_ec) {
-    if (a.timed_out()) co_return failure(error::connect_timeout, "connecting to " + what + " timed out");
-    co_return connect_error{connect_ec, 0, {}, "cannot connect to " + what + ": " + connect_ec.message()};
+    if (a.timed_out()) co_return failed_with(error::connect_timeout, "connecting to " + what + " timed out");
+    co_return failure(connect_ec, "cannot connect to " + what + ": " + connect_ec.message());
   }
   error_code ignored;
   a.tcp_socket.set_option(tcp::no_delay(true), ignored);
@@ -130,7 +103,7 @@ net::awaitable<std::optional<connect_error>> connect_tcp(attempt& a, std::string
 }
 
 // Asks the proxy for a tunnel to the target (RFC 9110 9.3.6).
-net::awaitable<std::optional<connect_error>> open_tunnel(attempt& a, detail::proxy_address const& proxy,
+net::awaitable<std::optional<failure>> open_tunnel(attempt& a, detail::proxy_address const& proxy,
                                                          detail::ws_url const& where, client_options const& options) {
   std::string const authority = where.host_header.find(':') != std::string::npos &&
                                         where.host_header.back() != ']'
@@ -149,42 +122,43 @@ net::awaitable<std::optional<connect_error>> open_tunnel(attempt& a, detail::pro
   if (!write_ec) std::tie(read_ec, std::ignore) = co_await http::async_read_header(a.tcp_socket, buffer, parser, use_tuple);
   std::string const proxy_name = proxy.host + ":" + proxy.port;
   if (read_ec) {
-    if (a.timed_out()) co_return failure(error::connect_timeout, "the proxy " + proxy_name + " timed out");
-    co_return failure(error::proxy_failed, "the proxy " + proxy_name + " failed: " + read_ec.message());
+    if (a.timed_out()) co_return failed_with(error::connect_timeout, "the proxy " + proxy_name + " timed out");
+    co_return failed_with(error::proxy_failed, "the proxy " + proxy_name + " failed: " + read_ec.message());
   }
   auto const status = parser.get().result_int();
   if (status / 100 != 2)
-    co_return connect_error{make_error_code(error::proxy_failed), static_cast<int>(status), {},
-                            "the proxy " + proxy_name + " refused the tunnel to " + authority + ": " +
-                                std::to_string(status) + " " + std::string(parser.get().reason())};
+    co_return failure(make_error_code(error::proxy_failed),
+                      "the proxy " + proxy_name + " refused the tunnel to " + authority + ": " +
+                          std::to_string(status) + " " + std::string(parser.get().reason()),
+                      static_cast<int>(status));
   if (buffer.size() != 0)
-    co_return failure(error::proxy_failed, "the proxy " + proxy_name + " sent bytes before the tunnel was used");
+    co_return failed_with(error::proxy_failed, "the proxy " + proxy_name + " sent bytes before the tunnel was used");
   co_return std::nullopt;
 }
 
-net::awaitable<std::optional<connect_error>> tls_handshake(attempt& a, detail::ws_url const& where,
+net::awaitable<std::optional<failure>> tls_handshake(attempt& a, detail::ws_url const& where,
                                                            client_options const& options, SSL_CTX* context) {
   auto& stream = *a.stream;
   std::string const& name = options.tls.server_name.empty() ? where.host : options.tls.server_name;
   if (!stream.use_tls(context, false, name, options.tls.verify))
-    co_return failure(error::invalid_argument, "cannot check a certificate against the name \"" + name + "\"");
+    co_return failed_with(error::invalid_argument, "cannot check a certificate against the name \"" + name + "\"");
   error_code ec;
   while ((ec = stream.handshake_step()) == net::error::would_block) {
     std::tie(ec) = co_await stream.async_wait(stream.handshake_wants(), use_tuple);
     if (ec) break;
   }
   if (!ec) co_return std::nullopt;
-  if (a.timed_out()) co_return failure(error::handshake_timeout, "the TLS handshake timed out");
+  if (a.timed_out()) co_return failed_with(error::handshake_timeout, "the TLS handshake timed out");
   if (long const verdict = stream.native_tls() ? SSL_get_verify_result(stream.native_tls()) : X509_V_OK;
       verdict != X509_V_OK)
-    co_return failure(error::certificate_rejected, "the certificate of " + name + " was rejected: " +
+    co_return failed_with(error::certificate_rejected, "the certificate of " + name + " was rejected: " +
                                                        X509_verify_cert_error_string(verdict));
   std::string why = ec == error::tls_failed ? stream.tls_failure() : ec.message();
   // What OpenSSL says when the first bytes back are not a TLS record, as
   // from a plain HTTP server.
   if (why.find("wrong version number") != std::string::npos)
     why += " (the server may speak plain ws://, not wss://)";
-  co_return failure(error::tls_failed, "the TLS handshake with " + name + " failed: " + why);
+  co_return failed_with(error::tls_failed, "the TLS handshake with " + name + " failed: " + why);
 }
 
 net::awaitable<connect_result> open_connection(std::string url, std::shared_ptr<client_options const> settings) {
@@ -198,7 +172,7 @@ net::awaitable<connect_result> open_connection(std::string url, std::shared_ptr<
     if (where->secure) tls_context = detail::client_tls_context(options.tls);
     if (options.unix_socket.empty()) proxy = detail::choose_proxy(options.proxy, where->host, where->secure);
   } catch (std::invalid_argument const& e) {
-    co_return failure(error::invalid_argument, e.what());  // a CA or proxy setting that cannot be used
+    co_return failed_with(error::invalid_argument, e.what());  // a CA or proxy setting that cannot be used
   }
 
   auto const executor = co_await net::this_coro::executor;
@@ -208,12 +182,12 @@ net::awaitable<connect_result> open_connection(std::string url, std::shared_ptr<
   if (!options.unix_socket.empty()) {
     auto [ec] = co_await a->unix_socket.async_connect({options.unix_socket}, use_tuple);
     if (ec) {
-      if (a->timed_out()) co_return failure(error::connect_timeout, "connecting to " + options.unix_socket + " timed out");
-      co_return connect_error{ec, 0, {}, "cannot connect to Unix socket " + options.unix_socket + ": " + ec.message()};
+      if (a->timed_out()) co_return failed_with(error::connect_timeout, "connecting to " + options.unix_socket + " timed out");
+      co_return failure(ec, "cannot connect to Unix socket " + options.unix_socket + ": " + ec.message());
     }
     a->stream.emplace(std::move(a->unix_socket));
   } else {
-    std::optional<connect_error> failed;
+    std::optional<failure> failed;
     if (proxy) {
       failed = co_await connect_tcp(*a, proxy->host, proxy->port, "the proxy " + proxy->host + ":" + proxy->port);
       if (!failed) failed = co_await open_tunnel(*a, *proxy, *where, options);
@@ -263,30 +237,30 @@ net::awaitable<connect_result> open_connection(std::string url, std::shared_ptr<
   if (!write_ec) std::tie(read_ec, std::ignore) = co_await http::async_read(stream, buffer, parser, use_tuple);
   a->timer.disarm();
   if (read_ec) {
-    if (a->timed_out()) co_return failure(error::handshake_timeout, "the opening handshake timed out");
-    co_return connect_error{read_ec, 0, {}, "the opening handshake failed: " + read_ec.message()};
+    if (a->timed_out()) co_return failed_with(error::handshake_timeout, "the opening handshake timed out");
+    co_return failure(read_ec, "the opening handshake failed: " + read_ec.message());
   }
 
   auto& res = parser.get();
   if (res.result() != http::status::switching_protocols) {
-    co_return connect_error{make_error_code(error::handshake_rejected), static_cast<int>(res.result_int()),
-                            std::move(res.body()),
-                            "the server refused the upgrade: " + std::to_string(res.result_int()) + " " +
-                                std::string(res.reason())};
+    co_return failure(make_error_code(error::handshake_rejected),
+                      "the server refused the upgrade: " + std::to_string(res.result_int()) + " " +
+                          std::string(res.reason()),
+                      static_cast<int>(res.result_int()), std::move(res.body()));
   }
   if (!detail::has_token(res[http::field::upgrade], "websocket") ||
       !detail::has_token(res[http::field::connection], "upgrade"))
-    co_return failure(error::bad_handshake, "the 101 response lacks Upgrade: websocket or Connection: Upgrade");
+    co_return failed_with(error::bad_handshake, "the 101 response lacks Upgrade: websocket or Connection: Upgrade");
   if (res[http::field::sec_websocket_accept] != detail::accept_key(key))
-    co_return failure(error::bad_handshake, "Sec-WebSocket-Accept does not match our key");
+    co_return failed_with(error::bad_handshake, "Sec-WebSocket-Accept does not match our key");
   detail::deflate_agreement deflate;
   if (std::string why; !detail::accept_deflate_answer(res[http::field::sec_websocket_extensions],
                                                       options.websocket.compression, deflate, why))
-    co_return failure(error::bad_handshake, std::move(why));
+    co_return failed_with(error::bad_handshake, std::move(why));
   std::string subprotocol(res[http::field::sec_websocket_protocol]);
   if (!subprotocol.empty() &&
       std::find(options.subprotocols.begin(), options.subprotocols.end(), subprotocol) == options.subprotocols.end())
-    co_return failure(error::subprotocol_mismatch, "the server chose subprotocol \"" + subprotocol +
+    co_return failed_with(error::subprotocol_mismatch, "the server chose subprotocol \"" + subprotocol +
                                                        "\", which was not offered");
 
   std::string early(static_cast<char const*>(buffer.data().data()), buffer.size());

@@ -16,23 +16,23 @@ namespace tether {
 
 namespace {
 
-bool worth_retrying(connect_error const& e) {
-  if (e.code == error::bad_url || e.code == error::unsupported_scheme || e.code == error::invalid_argument ||
-      e.code == error::certificate_rejected || e.code == error::subprotocol_mismatch)
+bool worth_retrying(failure const& e) {
+  if (e == error::bad_url || e == error::unsupported_scheme || e == error::invalid_argument ||
+      e == error::certificate_rejected || e == error::subprotocol_mismatch)
     return false;
-  if (e.code == error::handshake_rejected)
-    return e.http_status >= 500 || e.http_status == 408 || e.http_status == 429;
+  if (e == error::handshake_rejected)
+    return e.http_status() >= 500 || e.http_status() == 408 || e.http_status() == 429;
   return true;
 }
 
 }  // namespace
 
-net::awaitable<connect_error> keep_connected(std::string url, client_options options, reconnect_options backoff,
-                                             std::function<net::awaitable<bool>(websocket&)> session) {
+net::awaitable<failure> keep_connected(std::string url, client_options options, reconnect_options backoff,
+                                       std::function<net::awaitable<bool>(websocket&)> session) {
   std::minstd_rand random{std::random_device{}()};
   std::uniform_real_distribution<double> unit(0.0, 1.0);
   net::steady_timer timer(co_await net::this_coro::executor);
-  if (!backoff.valid()) co_return connect_error{error::invalid_argument, 0, {}, "keep_connected: invalid backoff"};
+  if (!backoff.valid()) co_return failure(make_error_code(error::invalid_argument), "keep_connected: invalid backoff");
   auto delay = backoff.initial_delay;
   std::size_t failures = 0;
   for (;;) {
@@ -47,7 +47,7 @@ net::awaitable<connect_error> keep_connected(std::string url, client_options opt
         options.logger.log(log_level::error, ws->id(), std::string("reconnecting session threw: ") + e.what());
       }
       co_await ws->close();
-      if (!again) co_return connect_error{};
+      if (!again) co_return failure{};
       // A server that accepts and then drops us at once (overloaded, 1013)
       // must not see us back at once: only a connection that lasted resets
       // the backoff.
@@ -60,7 +60,7 @@ net::awaitable<connect_error> keep_connected(std::string url, client_options opt
     }
     timer.expires_after(backoff.jittered(delay, unit(random)));
     auto [ec] = co_await timer.async_wait(net::as_tuple(net::use_awaitable));
-    if (ec) co_return connect_error{ec, 0, {}, "keep_connected was cancelled"};
+    if (ec) co_return failure(ec, "keep_connected was cancelled");
     delay = backoff.after(delay);
   }
 }

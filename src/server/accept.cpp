@@ -13,6 +13,7 @@
 #include <boost/beast/http/write.hpp>
 
 #include <memory>
+#include <optional>
 
 namespace net = boost::asio;
 namespace http = boost::beast::http;
@@ -42,7 +43,32 @@ net::awaitable<void> refuse(handshake_state& s, response res, accept_options con
   s.stream.shutdown_send();
 }
 
-net::awaitable<boost::system::result<accepted>> accept_on(std::shared_ptr<handshake_state> s, endpoint remote,
+// The endpoint's own gate, in the router's order: origin, then token.
+std::optional<response> admission(endpoint_options const& endpoint, request const& r) {
+  if (!endpoint.origins.admits(r.header("Origin"), r.header("Host"), false))
+    return detail::refusal(403, "this origin may not use this endpoint");
+  if (endpoint.token) {
+    auto const token = r.query_value("token");
+    if (!token || token->empty()) return detail::refusal(401, "this endpoint needs a token");
+    if (endpoint.token->verify(*token, r.path) != url_token::verdict::valid)
+      return detail::refusal(403, "the token is expired or not valid for this path");
+  }
+  return std::nullopt;
+}
+
+// What the caller of accept() learns of a refusal: the status we sent and
+// the sentence of its body (ours, or the http callback's).
+failure refusal_failure(response const& res) {
+  std::string why = "refused the request: " + std::to_string(res.status);
+  if (!res.body.empty() && res.body.size() <= 200) {
+    why += " ";
+    why += res.body;
+    while (!why.empty() && (why.back() == '\n' || why.back() == '\r')) why.pop_back();
+  }
+  return failure(make_error_code(error::upgrade_refused), std::move(why), res.status);
+}
+
+net::awaitable<result<accepted>> accept_on(std::shared_ptr<handshake_state> s, endpoint remote,
                                                           std::shared_ptr<accept_options const> settings,
                                                           bool loopback) {
   auto const& options = *settings;
@@ -61,14 +87,18 @@ net::awaitable<boost::system::result<accepted>> accept_on(std::shared_ptr<handsh
   parser.body_limit(0);  // an upgrade request has no body
   auto [read_ec, refused] = co_await detail::read_request(s->stream, buffer, parser, hosts);
   if (refused) {
-    co_await refuse(*s, detail::refusal(refused->status, std::move(refused->reason)), options, remote);
-    co_return make_error_code(error::upgrade_refused);
+    auto res = detail::refusal(refused->status, std::move(refused->reason));
+    auto why = refusal_failure(res);
+    co_await refuse(*s, std::move(res), options, remote);
+    co_return why;
   }
   if (read_ec) {
     if (s->timer.expired()) co_return make_error_code(error::handshake_timeout);
     if (read_ec == http::error::header_limit || read_ec == http::error::body_limit) {
-      co_await refuse(*s, detail::refusal(431, "request headers too large, or a body"), options, remote);
-      co_return make_error_code(error::upgrade_refused);
+      auto res = detail::refusal(431, "request headers too large, or a body");
+      auto why = refusal_failure(res);
+      co_await refuse(*s, std::move(res), options, remote);
+      co_return why;
     }
     if (read_ec != net::error::eof && read_ec != http::error::end_of_stream)
       co_await refuse(*s, detail::refusal(400, "malformed request: " + read_ec.message()), options, remote);
@@ -86,43 +116,48 @@ net::awaitable<boost::system::result<accepted>> accept_on(std::shared_ptr<handsh
       options.logger.log(log_level::error, 0, std::string("accept_options::http threw: ") + e.what());
       answer = detail::refusal(500, "internal server error");
     }
+    auto why = refusal_failure(answer);
     co_await refuse(*s, std::move(answer), options, remote);
-    co_return make_error_code(error::upgrade_refused);
+    co_return why;
   }
   if (!detail::has_token(req[http::field::upgrade], "websocket")) {
     auto res = detail::refusal(426, "this endpoint speaks WebSocket only");
     res.headers.push_back({"Upgrade", "websocket"});
     res.headers.push_back({"Connection", "Upgrade"});
+    auto why = refusal_failure(res);
     co_await refuse(*s, std::move(res), options, remote);
-    co_return make_error_code(error::upgrade_refused);
+    co_return why;
   }
   // Before the handshake checks, as the server's router does: both answer
   // a request with several faults alike.
-  if (!options.origins.admits(r.header("Origin"), r.header("Host"), false)) {
-    co_await refuse(*s, detail::refusal(403, "this origin may not use this endpoint"), options, remote);
-    co_return make_error_code(error::upgrade_refused);
+  if (auto res = admission(options.endpoint, r)) {
+    auto why = refusal_failure(*res);
+    co_await refuse(*s, std::move(*res), options, remote);
+    co_return why;
   }
 
-  detail::upgrade_terms const terms{options.subprotocols, options.require_subprotocol, options.websocket};
+  auto const& endpoint = options.endpoint;
+  detail::upgrade_terms const terms{endpoint.subprotocols, endpoint.require_subprotocol, endpoint.websocket};
   auto verdict = detail::judge_upgrade(up.req, req.version(), terms);
   if (verdict.refusal) {
+    auto why = refusal_failure(*verdict.refusal);
     auto out = detail::refusal_of(verdict, up.req, req.version(), options.logger);
     auto [write_ec, written] = co_await http::async_write(s->stream, out, use_tuple);
     if (!write_ec) s->stream.shutdown_send();
-    co_return make_error_code(error::upgrade_refused);
+    co_return why;
   }
   auto out = detail::switching_protocols(verdict);
   auto [write_ec, written] = co_await http::async_write(s->stream, out, use_tuple);
   if (write_ec) co_return s->timer.expired() ? make_error_code(error::handshake_timeout) : write_ec;
   up.early_bytes.assign(static_cast<char const*>(buffer.data().data()), buffer.size());
-  auto conn = detail::start_websocket(std::move(s->stream), up, std::move(verdict.agreement), options.websocket,
+  auto conn = detail::start_websocket(std::move(s->stream), up, std::move(verdict.agreement), endpoint.websocket,
                                       options.logger);
   co_return accepted(detail::make_websocket(conn), std::move(up.req));
 }
 
 }  // namespace
 
-net::awaitable<boost::system::result<accepted>> accept(tcp::socket socket, accept_options options) {
+net::awaitable<result<accepted>> accept(tcp::socket socket, accept_options options) {
   error_code ignored;
   socket.set_option(tcp::no_delay(true), ignored);
   endpoint remote;

@@ -300,7 +300,7 @@ void connection::resume_parsing() {
     co_return co_await net::co_spawn(executor_, call, net::use_awaitable);          \
   }
 
-net::awaitable<boost::system::result<message>> connection::read(std::shared_ptr<void> owner) {
+net::awaitable<result<message>> connection::read(std::shared_ptr<void> owner) {
   TETHER_RUN_ON_OWN_EXECUTOR(read(owner))
   check_executor();
   if (reading_) co_return make_error_code(tether::error::operation_in_progress);
@@ -376,7 +376,7 @@ void connection::write_more() {
   }
 }
 
-net::awaitable<boost::system::error_code> connection::write(std::string payload, message_kind kind,
+net::awaitable<failure> connection::write(std::string payload, message_kind kind,
                                                             std::shared_ptr<void> owner) {
   TETHER_RUN_ON_OWN_EXECUTOR(write(std::move(payload), kind, owner))
   if (auto const bad = session::check_payload(payload, kind)) co_return bad;
@@ -406,14 +406,14 @@ connection::delivery connection::deliver(std::shared_ptr<std::string const> cons
   return what;
 }
 
-net::awaitable<boost::system::error_code> connection::ping(std::string payload, std::shared_ptr<void> owner) {
+net::awaitable<failure> connection::ping(std::string payload, std::shared_ptr<void> owner) {
   TETHER_RUN_ON_OWN_EXECUTOR(ping(std::move(payload), owner))
   auto const ec = session_.ping(std::move(payload), clock::now());
   act();
   co_return ec;
 }
 
-net::awaitable<boost::system::error_code> connection::close(close_code code, std::string reason,
+net::awaitable<failure> connection::close(close_code code, std::string reason,
                                                             std::shared_ptr<void> owner) {
   TETHER_RUN_ON_OWN_EXECUTOR(close(code, std::move(reason), owner))
   if (auto const bad = session_.close(code, reason, clock::now())) co_return bad;

@@ -13,6 +13,7 @@
 
 #include <tether/close_code.hpp>
 #include <tether/error.hpp>
+#include <tether/failure.hpp>
 #include <tether/hub.hpp>
 #include <tether/logger.hpp>
 #include <tether/message.hpp>
@@ -74,12 +75,12 @@ class connection : public std::enable_shared_from_this<connection>, private read
   // Each operation holds `owner` (the caller's handle; the connection
   // itself when empty) from the moment it is created: one that is spawned
   // and starts later still finds its connection.
-  boost::asio::awaitable<boost::system::result<message>> read(std::shared_ptr<void> owner = {});
-  boost::asio::awaitable<error_code> write(std::string payload, message_kind kind, std::shared_ptr<void> owner = {});
+  boost::asio::awaitable<result<message>> read(std::shared_ptr<void> owner = {});
+  boost::asio::awaitable<failure> write(std::string payload, message_kind kind, std::shared_ptr<void> owner = {});
   // By value, as write(): a lazy coroutine must own what it reads later
   // (an awaitable kept, then awaited after the caller's string is gone).
-  boost::asio::awaitable<error_code> ping(std::string payload, std::shared_ptr<void> owner = {});
-  boost::asio::awaitable<error_code> close(close_code code, std::string reason, std::shared_ptr<void> owner = {});
+  boost::asio::awaitable<failure> ping(std::string payload, std::shared_ptr<void> owner = {});
+  boost::asio::awaitable<failure> close(close_code code, std::string reason, std::shared_ptr<void> owner = {});
 
   /// Ends the connection now, without a handshake. Call on the executor.
   void abort(tether::error why);

@@ -16,8 +16,8 @@ boost::system::error_code no_connection() {
   return make_error_code(net::error::not_connected);
 }
 
-net::awaitable<boost::system::result<message>> read_without_connection() { co_return no_connection(); }
-net::awaitable<boost::system::error_code> fail_without_connection() { co_return no_connection(); }
+net::awaitable<result<message>> read_without_connection() { co_return no_connection(); }
+net::awaitable<failure> fail_without_connection() { co_return no_connection(); }
 
 std::string const empty_string;
 endpoint const empty_endpoint;
@@ -53,24 +53,24 @@ websocket::websocket(std::shared_ptr<detail::connection> impl) noexcept : impl_(
 
 // Plain functions, not coroutines: the connection's own coroutine is the
 // only frame an operation needs.
-net::awaitable<boost::system::result<message>> websocket::read() {
+net::awaitable<result<message>> websocket::read() {
   return impl_ ? impl_->read(impl_) : read_without_connection();
 }
 
-net::awaitable<boost::system::error_code> websocket::write(std::string_view payload, message_kind kind) {
+net::awaitable<failure> websocket::write(std::string_view payload, message_kind kind) {
   // The one copy of the payload happens here, into the coroutine's frame.
   return impl_ ? impl_->write(std::string(payload), kind, impl_) : fail_without_connection();
 }
 
-net::awaitable<boost::system::error_code> websocket::write(message&& msg) {
+net::awaitable<failure> websocket::write(message&& msg) {
   return impl_ ? impl_->write(std::move(msg.payload), msg.kind, impl_) : fail_without_connection();
 }
 
-net::awaitable<boost::system::error_code> websocket::ping(std::string_view payload) {
+net::awaitable<failure> websocket::ping(std::string_view payload) {
   return impl_ ? impl_->ping(std::string(payload), impl_) : fail_without_connection();
 }
 
-net::awaitable<boost::system::error_code> websocket::close(close_code code, std::string_view reason) {
+net::awaitable<failure> websocket::close(close_code code, std::string_view reason) {
   return impl_ ? impl_->close(code, std::string(reason), impl_) : fail_without_connection();
 }
 

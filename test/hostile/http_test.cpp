@@ -341,7 +341,7 @@ BOOST_AUTO_TEST_CASE(over_tls_an_http_origin_is_not_same_site) {
     std::string const url = "wss://" + here + "/echo";
     return run_client([&]() -> net::awaitable<int> {
       auto ws = co_await tether::connect(url, client);
-      if (!ws) co_return ws.error().http_status;
+      if (!ws) co_return ws.error().http_status();
       co_await ws->close();
       co_return 101;
     });
@@ -395,8 +395,8 @@ BOOST_AUTO_TEST_CASE(the_server_and_accept_answer_a_bad_upgrade_byte_for_byte_al
   r.websocket("/echo", echo_handler, {.subprotocols = {"echo.v1"}, .require_subprotocol = true});
   running_server server(std::move(r));
   tether::accept_options options;
-  options.subprotocols = {"echo.v1"};
-  options.require_subprotocol = true;
+  options.endpoint.subprotocols = {"echo.v1"};
+  options.endpoint.require_subprotocol = true;
   options.logger = tether::logger::silent();
   accept_server accepting(std::move(options));
 
@@ -447,4 +447,64 @@ BOOST_AUTO_TEST_CASE(the_server_and_accept_answer_a_bad_upgrade_byte_for_byte_al
   BOOST_TEST(starts_with(head, "HTTP/1.1 101"), head);
   BOOST_TEST(head.find("Sec-WebSocket-Protocol: echo.v1\r\n") != std::string::npos, head);
   BOOST_TEST(head == to_accept.read_http_head());
+}
+
+// accept() takes the router's endpoint_options whole: its token too. Each
+// refusal comes back to the caller with the status that was sent and why.
+BOOST_AUTO_TEST_CASE(accept_requires_the_endpoint_token_and_reports_each_refusal) {
+  auto const signer = std::make_shared<tether::url_token const>(tether::url_token::with_random_secret());
+  tether::accept_options options;
+  options.endpoint.token = signer;
+  options.logger = tether::logger::silent();
+
+  net::io_context server_ctx;
+  tcp::acceptor acceptor(server_ctx, {net::ip::make_address("127.0.0.1"), 0});
+  std::vector<tether::failure> refusals;
+  net::co_spawn(
+      server_ctx,
+      [&]() -> net::awaitable<void> {
+        for (int i = 0; i < 3; ++i) {
+          auto socket = co_await acceptor.async_accept(net::use_awaitable);
+          auto accepted = co_await tether::accept(std::move(socket), options);
+          if (!accepted) {
+            refusals.push_back(accepted.error());
+            continue;
+          }
+          for (;;) {
+            auto msg = co_await accepted->ws.read();
+            if (!msg) break;
+            auto const failed = co_await accepted->ws.write(std::move(*msg));
+            if (failed) break;
+          }
+        }
+      },
+      net::detached);
+  std::thread serving([&] { server_ctx.run_for(30s); });
+  auto const url = "ws://127.0.0.1:" + std::to_string(acceptor.local_endpoint().port()) + "/live";
+
+  auto const seen = run_client([&]() -> net::awaitable<std::vector<int>> {
+    std::vector<int> statuses;
+    auto const client = quiet_client();
+    for (auto const* query : {"", "?token=1.00"}) {
+      auto ws = co_await tether::connect(url + query, client);
+      BOOST_TEST(!ws.has_value());
+      if (!ws) statuses.push_back(ws.error().http_status());
+    }
+    auto ws = co_await tether::connect(url + "?token=" + signer->mint("/live", 60s), client);
+    BOOST_REQUIRE_MESSAGE(ws.has_value(), ws.error().message());
+    auto const failed = co_await ws->write("with a token");
+    BOOST_TEST(!failed, failed.message());
+    auto echo = co_await ws->read();
+    BOOST_TEST((echo && echo->payload == "with a token"));
+    co_await ws->close();
+    co_return statuses;
+  });
+  serving.join();
+  BOOST_TEST((seen == std::vector<int>{401, 403}));
+  BOOST_REQUIRE_EQUAL(refusals.size(), 2u);
+  BOOST_TEST((refusals[0] == tether::error::upgrade_refused));
+  BOOST_TEST(refusals[0].http_status() == 401);
+  BOOST_TEST(refusals[0].message() == "refused the request: 401 this endpoint needs a token (HTTP 401)");
+  BOOST_TEST(refusals[1].http_status() == 403);
+  BOOST_TEST(refusals[1].detail().find("token") != std::string_view::npos, refusals[1].message());
 }

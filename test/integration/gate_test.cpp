@@ -39,7 +39,7 @@ BOOST_AUTO_TEST_CASE(connections_over_the_per_address_limit_get_503_until_one_le
   run_client([&]() -> net::awaitable<void> {
     auto held = co_await open_many(server, 2);
     auto third = co_await tether::connect(server.url("/echo"), quiet_client());
-    BOOST_TEST(third.error().http_status == 503);
+    BOOST_TEST(third.error().http_status() == 503);
     co_await held[0].close();
     // The server counts the first one out when its session has ended.
     for (int i = 0; i < 100 && server.get().connections() > 1; ++i) {
@@ -81,7 +81,7 @@ BOOST_AUTO_TEST_CASE(token_protected_endpoint_needs_a_valid_token_for_its_path) 
   run_client([&]() -> net::awaitable<void> {
     auto status = [&](std::string target) -> net::awaitable<int> {
       auto ws = co_await tether::connect(server.url(target), quiet_client());
-      if (!ws) co_return ws.error().http_status;
+      if (!ws) co_return ws.error().http_status();
       co_await ws->close();
       co_return 101;
     };

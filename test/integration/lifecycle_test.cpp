@@ -77,7 +77,7 @@ BOOST_AUTO_TEST_CASE(peer_vanishing_mid_message_ends_the_read_with_an_error) {
   tether::router app;
   app.websocket("/vanish", [&](tether::websocket& ws, tether::request const&) -> net::awaitable<void> {
     auto msg = co_await ws.read();
-    seen.set_value(msg.has_value() ? boost::system::error_code{} : msg.error());
+    seen.set_value(msg.has_value() ? boost::system::error_code{} : msg.error().code());
   });
   running_server server(std::move(app));
   {

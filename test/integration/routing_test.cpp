@@ -52,7 +52,7 @@ BOOST_AUTO_TEST_CASE(origin_picks_the_endpoint_and_a_foreign_origin_gets_403_bef
       auto options = quiet_client();
       if (!origin.empty()) options.headers.push_back({"Origin", origin});
       auto ws = co_await tether::connect(server.url("/live"), options);
-      if (!ws) co_return "refused " + std::to_string(ws.error().http_status);
+      if (!ws) co_return "refused " + std::to_string(ws.error().http_status());
       auto msg = co_await ws->read();
       co_await ws->close();
       co_return msg ? msg->payload : "no message";
