@@ -2,6 +2,7 @@
 
 #include "http/http_message.hpp"
 #include "http/http_rules.hpp"
+#include "http/refusal_log.hpp"
 #include "http/upgrade.hpp"
 #include "net/deadline.hpp"
 #include "net/transport.hpp"
@@ -34,12 +35,25 @@ struct handshake_state {
 };
 
 // Sends `res` (a refusal, or the http callback's answer) and ends our side.
-net::awaitable<void> refuse(handshake_state& s, response res, accept_options const& options, endpoint const& remote) {
-  if (res.status >= 400 && options.logger.enabled(log_level::debug))
-    options.logger.log(log_level::debug, 0, "refused upgrade from " + remote.to_string() + ": " + std::to_string(res.status));
+net::awaitable<void> refuse(handshake_state& s, response res) {
   auto out = detail::make_http_response(std::move(res), 11, false);
   co_await http::async_write(s.stream, out, use_tuple);
   s.stream.shutdown_send();
+}
+
+// One of our own refusals (not the http callback's answers), in one
+// sentence at info. `res` is refusal()'s: its body is the reason.
+void log_refusal(handshake_state& s, accept_options const& options, detail::refusal_subject const& subject,
+                 response const& res, std::string_view why = {}) {
+  detail::refusal_log::of(s.stream.get_executor()).report(options.logger, [&] {
+    std::string_view const said(res.body.data(), res.body.empty() ? 0 : res.body.size() - 1);
+    return detail::refusal_sentence(subject, res.status, why.empty() ? said : why);
+  });
+}
+
+std::string_view field(http::request_header<> const& req, http::field name) {
+  auto const value = req[name];
+  return {value.data(), value.size()};
 }
 
 net::awaitable<boost::system::result<accepted>> accept_on(std::shared_ptr<handshake_state> s, endpoint remote,
@@ -60,20 +74,25 @@ net::awaitable<boost::system::result<accepted>> accept_on(std::shared_ptr<handsh
   parser.header_limit(static_cast<std::uint32_t>(options.max_header_bytes));
   parser.body_limit(0);  // an upgrade request has no body
   auto [read_ec, refused] = co_await detail::read_request(s->stream, buffer, parser, hosts);
-  if (refused) {
-    co_await refuse(*s, detail::refusal(refused->status, std::move(refused->reason)), options, remote);
-    co_return make_error_code(error::upgrade_refused);
+  // A peer that left or went quiet is not refused: there is no one to answer.
+  bool const gone = s->timer.expired() || read_ec == net::error::eof || read_ec == http::error::end_of_stream ||
+                    read_ec == net::error::connection_reset || read_ec == net::error::operation_aborted;
+  if (refused || (read_ec && !gone)) {
+    // What the parser kept of the request: all of its header for a
+    // refusal by the rules, possibly nothing for a parse error.
+    auto const& head = parser.get();
+    detail::refusal_subject const subject{"WebSocket upgrade", remote, {head.target().data(), head.target().size()},
+                                          field(head, http::field::origin), field(head, http::field::host)};
+    auto res = refused ? detail::refusal(refused->status, std::move(refused->reason))
+               : read_ec == http::error::header_limit || read_ec == http::error::body_limit
+                   ? detail::refusal(431, "request headers too large, or a body")
+                   : detail::refusal(400, "malformed request: " + read_ec.message());
+    log_refusal(*s, options, subject, res,
+                res.status == 431 ? "request headers too large (accept_options::max_header_bytes), or a body" : "");
+    co_await refuse(*s, std::move(res));
+    co_return refused || res.status == 431 ? make_error_code(error::upgrade_refused) : read_ec;
   }
-  if (read_ec) {
-    if (s->timer.expired()) co_return make_error_code(error::handshake_timeout);
-    if (read_ec == http::error::header_limit || read_ec == http::error::body_limit) {
-      co_await refuse(*s, detail::refusal(431, "request headers too large, or a body"), options, remote);
-      co_return make_error_code(error::upgrade_refused);
-    }
-    if (read_ec != net::error::eof && read_ec != http::error::end_of_stream)
-      co_await refuse(*s, detail::refusal(400, "malformed request: " + read_ec.message()), options, remote);
-    co_return read_ec;
-  }
+  if (read_ec) co_return s->timer.expired() ? make_error_code(error::handshake_timeout) : read_ec;
 
   auto& req = parser.get();
   detail::upgrade_request up{detail::to_request(req, remote), {}};
@@ -86,27 +105,32 @@ net::awaitable<boost::system::result<accepted>> accept_on(std::shared_ptr<handsh
       options.logger.log(log_level::error, 0, std::string("accept_options::http threw: ") + e.what());
       answer = detail::refusal(500, "internal server error");
     }
-    co_await refuse(*s, std::move(answer), options, remote);
+    co_await refuse(*s, std::move(answer));
     co_return make_error_code(error::upgrade_refused);
   }
+  detail::refusal_subject const subject{"WebSocket upgrade", remote, r.target, r.header("Origin"), r.header("Host")};
   if (!detail::has_token(req[http::field::upgrade], "websocket")) {
     auto res = detail::refusal(426, "this endpoint speaks WebSocket only");
     res.headers.push_back({"Upgrade", "websocket"});
     res.headers.push_back({"Connection", "Upgrade"});
-    co_await refuse(*s, std::move(res), options, remote);
+    log_refusal(*s, options, subject, res, "not a WebSocket upgrade, and accept_options::http is not set");
+    co_await refuse(*s, std::move(res));
     co_return make_error_code(error::upgrade_refused);
   }
   // Before the handshake checks, as the server's router does: both answer
   // a request with several faults alike.
   if (!options.origins.admits(r.header("Origin"), r.header("Host"), false)) {
-    co_await refuse(*s, detail::refusal(403, "this origin may not use this endpoint"), options, remote);
+    auto res = detail::refusal(403, "this origin may not use this endpoint");
+    log_refusal(*s, options, subject, res, detail::origin_refusal_reason(r, "accept_options::origins"));
+    co_await refuse(*s, std::move(res));
     co_return make_error_code(error::upgrade_refused);
   }
 
   detail::upgrade_terms const terms{options.subprotocols, options.require_subprotocol, options.websocket};
   auto verdict = detail::judge_upgrade(up.req, req.version(), terms);
   if (verdict.refusal) {
-    auto out = detail::refusal_of(verdict, up.req, req.version(), options.logger);
+    auto out = detail::refusal_of(verdict, up.req, req.version(), options.logger,
+                                  detail::refusal_log::of(s->stream.get_executor()));
     auto [write_ec, written] = co_await http::async_write(s->stream, out, use_tuple);
     if (!write_ec) s->stream.shutdown_send();
     co_return make_error_code(error::upgrade_refused);
