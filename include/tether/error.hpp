@@ -45,5 +45,7 @@ inline boost::system::error_code make_error_code(error e) noexcept {
 
 }  // namespace tether
 
+namespace boost::system {
 template <>
-struct boost::system::is_error_code_enum<tether::error> : std::true_type {};
+struct is_error_code_enum<tether::error> : std::true_type {};
+}  // namespace boost::system

@@ -2,6 +2,7 @@
 
 #include "http/http_message.hpp"
 #include "http/http_rules.hpp"
+#include "http/refusal_log.hpp"
 #include "ws/handshake.hpp"
 
 #include <boost/asio/as_tuple.hpp>
@@ -62,13 +63,21 @@ net::awaitable<void> refuse(std::shared_ptr<http_connection> const& c, response 
   if (sent) co_await linger(c);
 }
 
+std::string_view field(beast_request const& req, http::field name) {
+  auto const value = req[name];
+  return {value.data(), value.size()};
+}
+
 net::awaitable<void> refuse_bad_request(std::shared_ptr<http_connection> const& c, http_site& site, error_code ec,
-                                        std::optional<http_refusal> refused, bool first) {
+                                        std::optional<http_refusal> refused, beast_request const& req, bool first) {
   auto const& options = site.options();
+  auto& refusals = refusal_log::of(c->stream.get_executor());
+  // What the parser kept of the request: all of its header for a refusal
+  // by the rules, possibly nothing for a parse error.
+  std::string_view const target{req.target().data(), req.target().size()};
+  refusal_subject const subject{"request", c->remote, target, {}, field(req, http::field::host)};
   if (refused) {
-    if (options.logger.enabled(log_level::debug))
-      options.logger.log(log_level::debug, 0,
-                         std::to_string(refused->status) + " for " + c->remote.to_string() + ": " + refused->reason);
+    refusals.report(options.logger, [&] { return refusal_sentence(subject, refused->status, refused->reason); });
     response res = refusal(refused->status, std::move(refused->reason));
     co_await refuse(c, std::move(res), 11, options.keep_alive_timeout);
     co_return;
@@ -83,6 +92,12 @@ net::awaitable<void> refuse_bad_request(std::shared_ptr<http_connection> const& 
   response res = ec == http::error::header_limit ? refusal(431, "request headers too large")
                  : ec == http::error::body_limit ? refusal(413, "request body too large")
                                                  : refusal(400, "malformed request: " + ec.message());
+  refusals.report(options.logger, [&] {
+    std::string why = res.body.substr(0, res.body.size() - 1);  // without refusal()'s newline
+    if (res.status == 431) why += " (server_options::max_header_bytes)";
+    if (res.status == 413) why += " (server_options::max_body_bytes)";
+    return refusal_sentence(subject, res.status, why);
+  });
   co_await refuse(c, std::move(res), 11, options.keep_alive_timeout);
 }
 
@@ -111,6 +126,44 @@ response refusal_for(router::decision const& decision, bool upgrade) {
     default:
       return refusal(404, upgrade ? "no WebSocket endpoint at this path" : "not found");
   }
+}
+
+// Why the router refused a request, for the log; nothing for the answers
+// an ordinary web client gets every day (404, 405, 426 to a plain request).
+std::optional<std::string> router_refusal_reason(router::decision const& decision, request const& r, bool upgrade) {
+  using outcome = router::decision::outcome;
+  switch (decision.result) {
+    case outcome::bad_target:
+      return "malformed request target";
+    case outcome::forbidden_origin:
+      return origin_refusal_reason(r, upgrade ? "endpoint_options::origins" : "the route's origins option");
+    case outcome::token_missing:
+      return "the endpoint needs a token (endpoint_options::token) and the URL has no ?token=";
+    case outcome::token_refused:
+      return "the token is expired, tampered with, or minted for another path";
+    case outcome::not_found:
+      if (upgrade) return "no WebSocket endpoint at this path (router::websocket)";
+      return std::nullopt;
+    default:
+      return std::nullopt;
+  }
+}
+
+void log_router_refusal(http_connection& c, tether::logger const& log, router::decision const& decision,
+                        request const& r, bool upgrade, int status) {
+  auto const why = router_refusal_reason(decision, r, upgrade);
+  if (!why) return;
+  refusal_log::of(c.stream.get_executor()).report(log, [&] {
+    return refusal_sentence({upgrade ? "WebSocket upgrade" : "request", r.remote, r.target, r.header("Origin"),
+                             r.header("Host")},
+                            status, *why);
+  });
+}
+
+// A plain function, so that the temporaries stay out of serve_http1's frame.
+http::response<http::string_body> refusal_answer(http_connection& c, upgrade_verdict& verdict, request const& r,
+                                                 unsigned version, tether::logger const& log) {
+  return refusal_of(verdict, r, version, log, refusal_log::of(c.stream.get_executor()));
 }
 
 // A handler that throws gets a 500 and a log line; the server goes on.
@@ -164,7 +217,7 @@ net::awaitable<std::unique_ptr<websocket_request>> serve_http1(std::shared_ptr<h
     c->waiting_for_peer = false;
     c->timer.disarm();
     if (ec || refused) {
-      co_await refuse_bad_request(c, site, ec, std::move(refused), first);
+      co_await refuse_bad_request(c, site, ec, std::move(refused), parser.get(), first);
       co_return nullptr;
     }
     first = false;
@@ -173,9 +226,6 @@ net::awaitable<std::unique_ptr<websocket_request>> serve_http1(std::shared_ptr<h
     r.secure = c->secure;
     if (c->proxied) {
       if (auto over = site.name_client(*c, forwarded_for(req), r.remote)) {
-        if (options.logger.enabled(log_level::debug))
-          options.logger.log(log_level::debug, 0,
-                             "over the limits: " + r.remote.address + " via " + c->remote.to_string());
         co_await refuse(c, std::move(*over), req.version(), options.keep_alive_timeout);
         co_return nullptr;
       }
@@ -184,6 +234,7 @@ net::awaitable<std::unique_ptr<websocket_request>> serve_http1(std::shared_ptr<h
     auto const decision = site.routes().dispatch(r, wants_upgrade, c->secure);
     if (wants_upgrade && !decision.websocket) {
       response res = refusal_for(decision, true);
+      log_router_refusal(*c, options.logger, decision, r, true, res.status);
       co_await refuse(c, std::move(res), req.version(), options.keep_alive_timeout);
       co_return nullptr;
     }
@@ -196,7 +247,7 @@ net::awaitable<std::unique_ptr<websocket_request>> serve_http1(std::shared_ptr<h
       upgrade_terms const terms{offered.subprotocols, offered.require_subprotocol, offered.websocket};
       auto verdict = judge_upgrade(r, req.version(), terms);
       if (verdict.refusal) {
-        auto out = refusal_of(verdict, r, req.version(), options.logger);
+        auto out = refusal_answer(*c, verdict, r, req.version(), options.logger);
         arm_deadline(c, options.handshake_timeout);
         auto [write_ec, written] = co_await http::async_write(c->stream, out, use_tuple);
         c->timer.disarm();
@@ -218,8 +269,10 @@ net::awaitable<std::unique_ptr<websocket_request>> serve_http1(std::shared_ptr<h
     response res;
     if (decision.http)
       res = co_await call_http_handler(*decision.http, r, options.logger);
-    else
+    else {
       res = refusal_for(decision, false);
+      log_router_refusal(*c, options.logger, decision, r, false, res.status);
+    }
     bool const head_only = r.method == "HEAD";
     if (!co_await respond(c, std::move(res), req.version(), keep_alive, head_only, options.keep_alive_timeout))
       co_return nullptr;

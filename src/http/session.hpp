@@ -54,7 +54,8 @@ class http_site {
   virtual server_options const& options() const noexcept = 0;
   /// For each request on a connection from a trusted proxy: sets `client`
   /// to the client that X-Forwarded-For (all its lines, joined) names, or
-  /// returns the answer (429, 503) when the per-address limits refuse it.
+  /// returns the answer (429, 503) when the per-address limits refuse it,
+  /// and logs that refusal.
   virtual std::optional<response> name_client(http_connection& c, std::string_view forwarded_for,
                                               endpoint& client) = 0;
 

@@ -1,6 +1,7 @@
 #include "http/upgrade.hpp"
 
 #include "http/http_message.hpp"
+#include "http/refusal_log.hpp"
 #include "ws/handshake.hpp"
 
 namespace http = boost::beast::http;
@@ -28,10 +29,13 @@ upgrade_verdict judge_upgrade(request const& req, unsigned http_version, upgrade
 }
 
 http::response<http::string_body> refusal_of(upgrade_verdict& verdict, request const& req, unsigned http_version,
-                                             tether::logger const& log) {
-  if (log.enabled(log_level::debug))
-    log.log(log_level::debug, 0,
-            "refused upgrade from " + req.remote.to_string() + ": " + std::to_string(verdict.refusal->status));
+                                             tether::logger const& log, refusal_log& refusals) {
+  refusals.report(log, [&] {
+    auto const& body = verdict.refusal->body;  // our reason, and refusal()'s newline
+    std::string_view const why(body.data(), body.empty() ? 0 : body.size() - 1);
+    return refusal_sentence({"WebSocket upgrade", req.remote, req.target, req.header("Origin"), req.header("Host")},
+                            verdict.refusal->status, why);
+  });
   return make_http_response(std::move(*verdict.refusal), http_version, false);
 }
 

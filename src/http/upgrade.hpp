@@ -27,6 +27,7 @@
 namespace tether::detail {
 
 class poller;
+class refusal_log;
 
 /// What a WebSocket endpoint accepts: a router endpoint's options or
 /// accept()'s. Refers to them; they outlive the handshake.
@@ -64,10 +65,11 @@ struct upgrade_verdict {
 upgrade_verdict judge_upgrade(request const& req, unsigned http_version, upgrade_terms const& terms);
 
 /// The refusal to write for a verdict that has one (the caller then shuts
-/// down its sending side), logged at debug level.
+/// down its sending side), logged at info within the budget of `refusals`.
 boost::beast::http::response<boost::beast::http::string_body> refusal_of(upgrade_verdict& verdict,
                                                                          request const& req, unsigned http_version,
-                                                                         tether::logger const& log);
+                                                                         tether::logger const& log,
+                                                                         refusal_log& refusals);
 
 /// The 101 to write for a verdict without a refusal.
 boost::beast::http::response<boost::beast::http::empty_body> switching_protocols(upgrade_verdict const& verdict);

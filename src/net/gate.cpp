@@ -180,9 +180,12 @@ admission gate::admit_address(std::string const& key, bool count_in_total, clock
   std::chrono::seconds retry_after{0};
   if (rate_ > 0 && !take_token(key, now, retry_after)) return {admission::verdict::rate_limited, retry_after};
   auto& mine = open_per_address_[key];
-  if ((count_in_total && open_ >= max_total_) || mine >= max_per_address_) {
+  bool const total_full = count_in_total && open_ >= max_total_;
+  if (total_full || mine >= max_per_address_) {
     if (mine == 0) open_per_address_.erase(key);
-    return {admission::verdict::over_capacity, std::chrono::seconds(1)};
+    admission refused{admission::verdict::over_capacity, std::chrono::seconds(1)};
+    refused.per_address = !total_full;
+    return refused;
   }
   if (count_in_total) ++open_;
   ++mine;

@@ -25,6 +25,8 @@ struct admission {
   /// From a trusted proxy: counted in the total only, until its first
   /// request names the client (admit_forwarded).
   bool proxied = false;
+  /// over_capacity: the per-address limit refused it, not the total.
+  bool per_address = false;
 };
 
 class gate {

@@ -2,6 +2,7 @@
 
 #include "http/http_message.hpp"
 #include "http/http_rules.hpp"
+#include "http/refusal_log.hpp"
 #include "http/upgrade.hpp"
 #include "net/deadline.hpp"
 #include "net/transport.hpp"
@@ -35,25 +36,25 @@ struct handshake_state {
 };
 
 // Sends `res` (a refusal, or the http callback's answer) and ends our side.
-net::awaitable<void> refuse(handshake_state& s, response res, accept_options const& options, endpoint const& remote) {
-  if (res.status >= 400 && options.logger.enabled(log_level::debug))
-    options.logger.log(log_level::debug, 0, "refused upgrade from " + remote.to_string() + ": " + std::to_string(res.status));
+net::awaitable<void> refuse(handshake_state& s, response res) {
   auto out = detail::make_http_response(std::move(res), 11, false);
   co_await http::async_write(s.stream, out, use_tuple);
   s.stream.shutdown_send();
 }
 
-// The endpoint's own gate, in the router's order: origin, then token.
-std::optional<response> admission(endpoint_options const& endpoint, request const& r) {
-  if (!endpoint.origins.admits(r.header("Origin"), r.header("Host"), false))
-    return detail::refusal(403, "this origin may not use this endpoint");
-  if (endpoint.token) {
-    auto const token = r.query_value("token");
-    if (!token || token->empty()) return detail::refusal(401, "this endpoint needs a token");
-    if (endpoint.token->verify(*token, r.path) != url_token::verdict::valid)
-      return detail::refusal(403, "the token is expired or not valid for this path");
-  }
-  return std::nullopt;
+// One of our own refusals (not the http callback's answers), in one
+// sentence at info. `res` is refusal()'s: its body is the reason.
+void log_refusal(handshake_state& s, accept_options const& options, detail::refusal_subject const& subject,
+                 response const& res, std::string_view why = {}) {
+  detail::refusal_log::of(s.stream.get_executor()).report(options.logger, [&] {
+    std::string_view const said(res.body.data(), res.body.empty() ? 0 : res.body.size() - 1);
+    return detail::refusal_sentence(subject, res.status, why.empty() ? said : why);
+  });
+}
+
+std::string_view field(http::request_header<> const& req, http::field name) {
+  auto const value = req[name];
+  return {value.data(), value.size()};
 }
 
 // What the caller of accept() learns of a refusal: the status we sent and
@@ -86,24 +87,27 @@ net::awaitable<result<accepted>> accept_on(std::shared_ptr<handshake_state> s, e
   parser.header_limit(static_cast<std::uint32_t>(options.max_header_bytes));
   parser.body_limit(0);  // an upgrade request has no body
   auto [read_ec, refused] = co_await detail::read_request(s->stream, buffer, parser, hosts);
-  if (refused) {
-    auto res = detail::refusal(refused->status, std::move(refused->reason));
+  // A peer that left or went quiet is not refused: there is no one to answer.
+  bool const gone = s->timer.expired() || read_ec == net::error::eof || read_ec == http::error::end_of_stream ||
+                    read_ec == net::error::connection_reset || read_ec == net::error::operation_aborted;
+  if (refused || (read_ec && !gone)) {
+    // What the parser kept of the request: all of its header for a
+    // refusal by the rules, possibly nothing for a parse error.
+    auto const& head = parser.get();
+    detail::refusal_subject const subject{"WebSocket upgrade", remote, {head.target().data(), head.target().size()},
+                                          field(head, http::field::origin), field(head, http::field::host)};
+    auto res = refused ? detail::refusal(refused->status, std::move(refused->reason))
+               : read_ec == http::error::header_limit || read_ec == http::error::body_limit
+                   ? detail::refusal(431, "request headers too large, or a body")
+                   : detail::refusal(400, "malformed request: " + read_ec.message());
+    log_refusal(*s, options, subject, res,
+                res.status == 431 ? "request headers too large (accept_options::max_header_bytes), or a body" : "");
     auto why = refusal_failure(res);
-    co_await refuse(*s, std::move(res), options, remote);
-    co_return why;
+    co_await refuse(*s, std::move(res));
+    if (refused || why.http_status() == 431) co_return why;
+    co_return failure(read_ec, std::string(why.detail()), why.http_status());
   }
-  if (read_ec) {
-    if (s->timer.expired()) co_return make_error_code(error::handshake_timeout);
-    if (read_ec == http::error::header_limit || read_ec == http::error::body_limit) {
-      auto res = detail::refusal(431, "request headers too large, or a body");
-      auto why = refusal_failure(res);
-      co_await refuse(*s, std::move(res), options, remote);
-      co_return why;
-    }
-    if (read_ec != net::error::eof && read_ec != http::error::end_of_stream)
-      co_await refuse(*s, detail::refusal(400, "malformed request: " + read_ec.message()), options, remote);
-    co_return read_ec;
-  }
+  if (read_ec) co_return s->timer.expired() ? make_error_code(error::handshake_timeout) : read_ec;
 
   auto& req = parser.get();
   detail::upgrade_request up{detail::to_request(req, remote), {}};
@@ -117,31 +121,48 @@ net::awaitable<result<accepted>> accept_on(std::shared_ptr<handshake_state> s, e
       answer = detail::refusal(500, "internal server error");
     }
     auto why = refusal_failure(answer);
-    co_await refuse(*s, std::move(answer), options, remote);
+    co_await refuse(*s, std::move(answer));
     co_return why;
   }
+  detail::refusal_subject const subject{"WebSocket upgrade", remote, r.target, r.header("Origin"), r.header("Host")};
   if (!detail::has_token(req[http::field::upgrade], "websocket")) {
     auto res = detail::refusal(426, "this endpoint speaks WebSocket only");
     res.headers.push_back({"Upgrade", "websocket"});
     res.headers.push_back({"Connection", "Upgrade"});
+    log_refusal(*s, options, subject, res, "not a WebSocket upgrade, and accept_options::http is not set");
     auto why = refusal_failure(res);
-    co_await refuse(*s, std::move(res), options, remote);
+    co_await refuse(*s, std::move(res));
     co_return why;
   }
-  // Before the handshake checks, as the server's router does: both answer
-  // a request with several faults alike.
-  if (auto res = admission(options.endpoint, r)) {
-    auto why = refusal_failure(*res);
-    co_await refuse(*s, std::move(*res), options, remote);
+  // The endpoint's own gate, before the handshake checks and in the
+  // router's order (origin, then token): both answer a request with
+  // several faults alike.
+  auto const& endpoint = options.endpoint;
+  std::optional<response> gate;
+  std::string gate_reason;
+  if (!endpoint.origins.admits(r.header("Origin"), r.header("Host"), false)) {
+    gate = detail::refusal(403, "this origin may not use this endpoint");
+    gate_reason = detail::origin_refusal_reason(r, "accept_options::endpoint.origins");
+  } else if (endpoint.token) {
+    auto const token = r.query_value("token");
+    if (!token || token->empty())
+      gate = detail::refusal(401, "this endpoint needs a token");
+    else if (endpoint.token->verify(*token, r.path) != url_token::verdict::valid)
+      gate = detail::refusal(403, "the token is expired or not valid for this path");
+  }
+  if (gate) {
+    log_refusal(*s, options, subject, *gate, gate_reason);
+    auto why = refusal_failure(*gate);
+    co_await refuse(*s, std::move(*gate));
     co_return why;
   }
 
-  auto const& endpoint = options.endpoint;
   detail::upgrade_terms const terms{endpoint.subprotocols, endpoint.require_subprotocol, endpoint.websocket};
   auto verdict = detail::judge_upgrade(up.req, req.version(), terms);
   if (verdict.refusal) {
     auto why = refusal_failure(*verdict.refusal);
-    auto out = detail::refusal_of(verdict, up.req, req.version(), options.logger);
+    auto out = detail::refusal_of(verdict, up.req, req.version(), options.logger,
+                                  detail::refusal_log::of(s->stream.get_executor()));
     auto [write_ec, written] = co_await http::async_write(s->stream, out, use_tuple);
     if (!write_ec) s->stream.shutdown_send();
     co_return why;

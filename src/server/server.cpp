@@ -1,6 +1,7 @@
 #include <tether/server.hpp>
 
 #include "http/http_message.hpp"
+#include "http/refusal_log.hpp"
 #include "http/session.hpp"
 #include "http/upgrade.hpp"
 #include "net/gate.hpp"
@@ -26,6 +27,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdio>
 #include <cstring>
 #include <deque>
 #include <list>
@@ -194,8 +196,9 @@ struct server::impl final : detail::http_site {
       endpoint remote = remote_of(socket);
       auto const admission = gate_.admit(remote);
       if (admission.what == detail::admission::verdict::filtered) {
-        if (options_.logger.enabled(log_level::debug))
-          options_.logger.log(log_level::debug, 0, "accept filter refused " + remote.to_string());
+        detail::refusal_log::of(socket.get_executor()).report(options_.logger, [&] {
+          return detail::refusal_sentence({"connection", remote}, 0, "server_options::accept_filter returned false");
+        });
         continue;  // the socket closes here, before any byte is read
       }
       if (!remote.address.empty()) {
@@ -247,6 +250,7 @@ struct server::impl final : detail::http_site {
       if (!state->admitted) {
         // Over a TLS listener a refusal would cost the very handshake the
         // limit is there to save: those connections just close.
+        log_refusal(*state, state->remote, admission, !tls);
         if (!tls) co_await refuse_connection(state, admission);
       } else if (tls && !co_await tls_handshake(state)) {
         // logged at debug level
@@ -285,9 +289,32 @@ struct server::impl final : detail::http_site {
   // Over a limit: answer at once, without waiting for the request.
   net::awaitable<void> refuse_connection(std::shared_ptr<session_state> state, detail::admission admission) {
     auto res = refusal_for(admission);
-    if (options_.logger.enabled(log_level::debug))
-      options_.logger.log(log_level::debug, 0, std::to_string(res.status) + " for " + state->remote.to_string());
     co_await detail::refuse_connection(std::move(state), std::move(res), options_.keep_alive_timeout);
+  }
+
+  // A plain function: session()'s frame lives as long as the connection.
+  // `answered`: with refusal_for(admission), else closed at once; `via`:
+  // the trusted proxy that spoke for `who`.
+  void log_refusal(detail::http_connection& c, endpoint const& who, detail::admission const& admission, bool answered,
+                   std::string_view via = {}) {
+    detail::refusal_log::of(c.stream.get_executor()).report(options_.logger, [&] {
+      bool const rate = admission.what == detail::admission::verdict::rate_limited;
+      std::string why;
+      if (rate) {
+        char per_second[32];
+        std::snprintf(per_second, sizeof per_second, "%g", options_.new_connections_per_second_per_ip);
+        why = std::string("more than ") + per_second +
+              " new connections a second from this address (server_options::new_connections_per_second_per_ip)";
+      } else if (admission.per_address) {
+        why = std::to_string(options_.max_connections_per_ip) +
+              " connections from this address are open (server_options::max_connections_per_ip)";
+      } else {
+        why = std::to_string(options_.max_connections) + " connections are open (server_options::max_connections)";
+      }
+      if (!via.empty()) why.append(", through the trusted proxy ").append(via);
+      int const status = !answered ? 0 : rate ? 429 : 503;
+      return detail::refusal_sentence({via.empty() ? "connection" : "request", who}, status, why);
+    });
   }
 
   static response refusal_for(detail::admission const& admission) {
@@ -316,7 +343,11 @@ struct server::impl final : detail::http_site {
       state.counted_as.clear();
     }
     auto const verdict = gate_.admit_forwarded(client.address);
-    if (verdict.what != detail::admission::verdict::admit) return refusal_for(verdict);
+    if (verdict.what != detail::admission::verdict::admit) {
+      auto res = refusal_for(verdict);
+      log_refusal(c, client, verdict, true, state.remote.to_string());
+      return res;
+    }
     state.counted_as = client.address;
     return std::nullopt;
   }

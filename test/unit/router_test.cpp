@@ -292,7 +292,9 @@ BOOST_AUTO_TEST_CASE(an_ipv6_slash_64_counts_as_one_address_and_counts_are_retur
   options.max_connections_per_ip = 1;
   tether::detail::gate gate(options);
   BOOST_TEST((gate.admit({"2001:db8:1:2::1", 1}).what == verdict::admit));
-  BOOST_TEST((gate.admit({"2001:db8:1:2::99", 2}).what == verdict::over_capacity));  // same /64
+  auto const same_64 = gate.admit({"2001:db8:1:2::99", 2});
+  BOOST_TEST((same_64.what == verdict::over_capacity));
+  BOOST_TEST(same_64.per_address);  // the log names the limit
   BOOST_TEST((gate.admit({"2001:db8:1:3::1", 3}).what == verdict::admit));           // another /64
   BOOST_TEST((gate.admit({"10.0.0.1", 4}).what == verdict::admit));
   BOOST_TEST((gate.admit({"10.0.0.2", 5}).what == verdict::admit));
@@ -384,7 +386,9 @@ BOOST_AUTO_TEST_CASE(a_trusted_proxy_counts_in_the_total_and_its_clients_per_add
   BOOST_TEST((gate.admit_forwarded("203.0.113.7").what == verdict::admit));
   BOOST_TEST(!gate.admit({"192.0.2.1", 5}).proxied);
   // A dual-stack listener's mapped address and a forwarded one are one client.
-  BOOST_TEST((gate.admit({"::ffff:192.0.2.9", 6}).what == verdict::over_capacity));  // the total: 3
+  auto const total = gate.admit({"::ffff:192.0.2.9", 6});
+  BOOST_TEST((total.what == verdict::over_capacity));  // the total: 3
+  BOOST_TEST(!total.per_address);
   gate.leave("");
   BOOST_TEST((gate.admit({"::ffff:192.0.2.9", 7}).what == verdict::admit));
   BOOST_TEST((gate.admit_forwarded("192.0.2.9").what == verdict::over_capacity));
