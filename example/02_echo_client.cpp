@@ -8,6 +8,8 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/use_future.hpp>
 
 #include <atomic>
@@ -15,6 +17,7 @@
 #include <cstdlib>
 #include <exception>
 #include <iostream>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
@@ -43,12 +46,28 @@ net::awaitable<int> send_each(tether::websocket& ws, std::vector<std::string> co
 // Standard input blocks, so a thread of its own reads it and writes to the
 // websocket (writes may come from any thread); this coroutine prints.
 net::awaitable<int> interactive(tether::websocket& ws, std::atomic<bool>& input_done) {
-  std::thread([ws, &input_done]() mutable {
+  // Lines sent and echoes seen, shared with the input thread, which may
+  // outlive this coroutine.
+  struct progress {
+    std::atomic<std::size_t> sent{0};
+    std::atomic<std::size_t> echoed{0};
+  };
+  auto const counts = std::make_shared<progress>();
+  std::thread([ws, counts, &input_done]() mutable {
     net::io_context writer;
     net::co_spawn(writer, [&]() -> net::awaitable<void> {
       std::string line;
-      while (std::getline(std::cin, line))
+      while (std::getline(std::cin, line)) {
         if (co_await ws.write(line)) co_return;
+        ++counts->sent;
+      }
+      // A server stops sending once our close frame arrives: closing at
+      // once would lose the echoes still on their way. Wait for them, 2 s at most.
+      net::steady_timer pause(writer);
+      for (int i = 0; i < 200 && counts->echoed < counts->sent; ++i) {
+        pause.expires_after(std::chrono::milliseconds(10));
+        co_await pause.async_wait(net::use_awaitable);
+      }
       co_await ws.close(tether::close_code::normal, "end of input");
     }, net::detached);
     writer.run();
@@ -57,6 +76,7 @@ net::awaitable<int> interactive(tether::websocket& ws, std::atomic<bool>& input_
   while (auto msg = co_await ws.read()) {
     std::printf("%s\n", msg->payload.c_str());
     std::fflush(stdout);
+    ++counts->echoed;
   }
   co_return ws.peer_close_code() == tether::close_code::normal ? 0 : 1;
 }

@@ -57,6 +57,11 @@ struct accepted {
 /// the result is `error::upgrade_refused`, with the status sent and its
 /// reason in the failure; a silent or slow client gets
 /// `error::handshake_timeout`.
-boost::asio::awaitable<result<accepted>> accept(boost::asio::ip::tcp::socket socket, accept_options options);
+///
+/// `options` is copied, and passed as a named variable: a temporary does
+/// not compile, as for connect() (client.hpp says why).
+boost::asio::awaitable<result<accepted>> accept(boost::asio::ip::tcp::socket socket, accept_options const& options);
+boost::asio::awaitable<result<accepted>> accept(boost::asio::ip::tcp::socket,
+                                                accept_options&& options_must_be_a_named_variable) = delete;
 
 }  // namespace tether

@@ -46,13 +46,17 @@ struct client_options {
 using connect_result = result<websocket>;
 
 /// Resolves, connects and performs the opening handshake. The websocket
-/// lives on the calling coroutine's executor.
+/// lives on the calling coroutine's executor. `options` is copied.
 ///
-/// With g++ 12, build the options in a variable before the co_await: that
-/// compiler mishandles aggregate temporaries (`{...}`) inside a co_await
-/// expression (copies them bitwise, destroys them twice). For the same
-/// reason there is an overload instead of a default argument.
-boost::asio::awaitable<connect_result> connect(std::string_view url, client_options options);
+/// Options are passed as a named variable: a temporary
+/// (`connect(url, {.origin = ...})`, `client_options{...}`, a function's
+/// result, `std::move(options)`) does not compile. g++ 12, Debian 12's
+/// compiler, destroys an aggregate temporary made inside a co_await
+/// expression twice, which corrupts memory; the rule is the same with
+/// every compiler so that code written elsewhere is safe there.
+boost::asio::awaitable<connect_result> connect(std::string_view url, client_options const& options);
 boost::asio::awaitable<connect_result> connect(std::string_view url);
+boost::asio::awaitable<connect_result> connect(std::string_view, client_options&& options_must_be_a_named_variable) =
+    delete;
 
 }  // namespace tether

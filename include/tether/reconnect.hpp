@@ -11,6 +11,7 @@
 #include <cstddef>
 #include <functional>
 #include <string>
+#include <type_traits>
 
 namespace tether {
 
@@ -27,8 +28,37 @@ using reconnect_options = backoff;
 /// subprotocol mismatch, and 4xx refusals other than 408 and 429.
 ///
 /// Returns the failure that ended it (empty when the session did).
-boost::asio::awaitable<failure> keep_connected(
-    std::string url, client_options options, reconnect_options backoff,
-    std::function<boost::asio::awaitable<bool>(websocket&)> session);
+///
+/// As for connect(), `options` is a named variable (client.hpp says why),
+/// and so is a `session` that owns memory: a lambda that captures a string
+/// or a shared_ptr by value, written inside the co_await, is destroyed
+/// twice by g++ 12 and does not compile here. One that captures by
+/// reference, or a backoff written in braces, owns nothing and may.
+using reconnect_session = std::function<boost::asio::awaitable<bool>(websocket&)>;
+
+namespace detail {
+boost::asio::awaitable<failure> keep_connected(std::string url, client_options options, reconnect_options backoff,
+                                               reconnect_session session);
+
+/// A temporary that g++ 12 can copy bitwise and destroy twice without harm.
+template <class T>
+concept session_is_named_or_owns_nothing =
+    std::is_lvalue_reference_v<T> || std::is_trivially_destructible_v<std::remove_cvref_t<T>>;
+}  // namespace detail
+
+static_assert(std::is_trivially_destructible_v<reconnect_options>, "a braced backoff must stay safe in a co_await");
+
+template <class Session>
+  requires std::is_constructible_v<reconnect_session, Session&&> && detail::session_is_named_or_owns_nothing<Session>
+boost::asio::awaitable<failure> keep_connected(std::string url, client_options const& options,
+                                               reconnect_options backoff, Session&& session) {
+  // A plain function: the copies are made here, not in a coroutine frame.
+  return detail::keep_connected(std::move(url), client_options(options), backoff,
+                                reconnect_session(std::forward<Session>(session)));
+}
+
+template <class Session>
+boost::asio::awaitable<failure> keep_connected(std::string, client_options&& options_must_be_a_named_variable,
+                                               reconnect_options, Session&&) = delete;
 
 }  // namespace tether

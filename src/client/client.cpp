@@ -275,10 +275,10 @@ net::awaitable<connect_result> open_connection(std::string url, std::shared_ptr<
 
 }  // namespace
 
-net::awaitable<connect_result> connect(std::string_view url, client_options options) {
-  // Not a coroutine itself, so the options are moved to the heap before any
-  // coroutine frame sees them.
-  return open_connection(std::string(url), std::make_shared<client_options const>(std::move(options)));
+net::awaitable<connect_result> connect(std::string_view url, client_options const& options) {
+  // Not a coroutine itself, so the options are copied to the heap before
+  // any coroutine frame sees them.
+  return open_connection(std::string(url), std::make_shared<client_options const>(options));
 }
 
 net::awaitable<connect_result> connect(std::string_view url) {

@@ -27,8 +27,10 @@ bool worth_retrying(failure const& e) {
 
 }  // namespace
 
+namespace detail {
+
 net::awaitable<failure> keep_connected(std::string url, client_options options, reconnect_options backoff,
-                                       std::function<net::awaitable<bool>(websocket&)> session) {
+                                       reconnect_session session) {
   std::minstd_rand random{std::random_device{}()};
   std::uniform_real_distribution<double> unit(0.0, 1.0);
   net::steady_timer timer(co_await net::this_coro::executor);
@@ -64,5 +66,7 @@ net::awaitable<failure> keep_connected(std::string url, client_options options, 
     delay = backoff.after(delay);
   }
 }
+
+}  // namespace detail
 
 }  // namespace tether

@@ -178,7 +178,7 @@ net::awaitable<result<accepted>> accept_on(std::shared_ptr<handshake_state> s, e
 
 }  // namespace
 
-net::awaitable<result<accepted>> accept(tcp::socket socket, accept_options options) {
+net::awaitable<result<accepted>> accept(tcp::socket socket, accept_options const& options) {
   error_code ignored;
   socket.set_option(tcp::no_delay(true), ignored);
   endpoint remote;
@@ -187,7 +187,7 @@ net::awaitable<result<accepted>> accept(tcp::socket socket, accept_options optio
   if (auto const local = socket.local_endpoint(ignored); !ignored)
     loopback = detail::is_loopback_address(local.address().to_string());
   return accept_on(std::make_shared<handshake_state>(std::move(socket)), std::move(remote),
-                   std::make_shared<accept_options const>(std::move(options)), loopback);
+                   std::make_shared<accept_options const>(options), loopback);
 }
 
 }  // namespace tether

@@ -231,7 +231,7 @@ BOOST_AUTO_TEST_CASE(accept_refuses_a_foreign_host_on_a_loopback_socket_and_admi
       auto socket = co_await acceptor.async_accept(net::use_awaitable);
       tether::accept_options options;
       options.logger = tether::logger::silent();
-      auto accepted = co_await tether::accept(std::move(socket), std::move(options));
+      auto accepted = co_await tether::accept(std::move(socket), options);
       outcomes.push_back(accepted ? std::string("accepted") : accepted.error().message());
       if (accepted) co_await accepted->ws.close();  // the peer has gone: ends at once
     }
@@ -379,7 +379,7 @@ class accept_server {
   }
 
   static net::awaitable<void> answer(tcp::socket socket, tether::accept_options options) {
-    auto accepted = co_await tether::accept(std::move(socket), std::move(options));
+    auto accepted = co_await tether::accept(std::move(socket), options);
     if (accepted) co_await accepted->ws.close();
   }
 

@@ -218,7 +218,7 @@ BOOST_AUTO_TEST_CASE(accept_logs_its_refusals_too) {
     auto socket = co_await acceptor.async_accept(net::use_awaitable);
     tether::accept_options options;
     options.logger = log.logger();
-    auto accepted = co_await tether::accept(std::move(socket), std::move(options));
+    auto accepted = co_await tether::accept(std::move(socket), options);
     BOOST_TEST(!accepted);
   };
   net::co_spawn(ctx, serve(), net::detached);

@@ -95,16 +95,19 @@ bool eventually(Predicate predicate, std::chrono::milliseconds limit = 5000ms) {
   return true;
 }
 
-// No default argument: g++ 12 mishandles an aggregate temporary created
-// inside a co_await expression (see connect()).
 inline tether::client_options quiet_client(tether::client_options options) {
   if (options.logger.level() == tether::log_level::info) options.logger = tether::logger::silent();
   return options;
 }
 
-inline tether::client_options quiet_client() {
-  tether::client_options options;
-  options.logger = tether::logger::silent();
+/// Silent client options, as a named object: connect() takes only those
+/// (a temporary inside a co_await is what g++ 12 destroys twice).
+inline tether::client_options const& quiet_client() {
+  static tether::client_options const options = [] {
+    tether::client_options silent;
+    silent.logger = tether::logger::silent();
+    return silent;
+  }();
   return options;
 }
 

@@ -135,7 +135,8 @@ BOOST_AUTO_TEST_CASE(wss_echo_at_every_length_boundary) {
 BOOST_AUTO_TEST_CASE(many_small_messages_in_flight_survive_tls_records) {
   running_server server(echo_app(), tls_server(certs().good));
   run_client([&]() -> net::awaitable<void> {
-    auto ws = (co_await tether::connect(wss_url(server), trusting_our_ca())).value();
+    auto const options = trusting_our_ca();
+    auto ws = (co_await tether::connect(wss_url(server), options)).value();
     constexpr int count = 5000;
     for (int i = 0; i < count; ++i) BOOST_REQUIRE(!co_await ws.write(std::to_string(i)));
     for (int i = 0; i < count; ++i) {

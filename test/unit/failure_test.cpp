@@ -32,7 +32,7 @@ static_assert(yields<decltype(ws.write(tether::message{})), tether::failure>);
 static_assert(yields<decltype(ws.ping()), tether::failure>);
 static_assert(yields<decltype(ws.close()), tether::failure>);
 static_assert(yields<decltype(tether::connect("")), tether::result<tether::websocket>>);
-static_assert(std::is_same_v<decltype(tether::accept(std::declval<net::ip::tcp::socket>(), tether::accept_options{})),
+static_assert(std::is_same_v<decltype(tether::accept(std::declval<net::ip::tcp::socket>(), std::declval<tether::accept_options&>())),
                              net::awaitable<tether::result<tether::accepted>>>);
 static_assert(std::is_same_v<tether::connect_result, tether::result<tether::websocket>>);
 // A failure is tested in a condition, never converted to bool by accident.
