@@ -79,14 +79,17 @@ bool frame_reader::parse_header(std::span<char const> in, std::size_t& header_si
   frame_fin_ = fin;
   frame_opcode_ = op;
   frame_masked_ = masked;
-  if (masked) std::memcpy(frame_mask_.data(), in.data() + 2 + length_bytes, 4);
+  if (masked)
+    std::memcpy(frame_mask_.data(), in.data() + 2 + length_bytes, 4);
+  else
+    frame_mask_ = {};  // unmask_into() then copies as it is
   frame_remaining_ = length;
   frame_offset_ = 0;
   header_size = size;
   return true;
 }
 
-frame_reader::step frame_reader::next(std::span<char> input) {
+frame_reader::step frame_reader::next(std::span<char const> input) {
   std::size_t pos = 0;
   for (;;) {
     if (state_ == state::failed) return {event::failed, pos};
@@ -117,17 +120,13 @@ frame_reader::step frame_reader::next(std::span<char> input) {
     auto const available = input.size() - pos;
     auto const n = static_cast<std::size_t>(std::min<std::uint64_t>(frame_remaining_, available));
     if (n > 0) {
-      auto chunk = input.subspan(pos, n);
-      if (frame_masked_) apply_mask(chunk, frame_mask_, frame_offset_);
-      std::string_view bytes(chunk.data(), chunk.size());
+      char const* from = input.data() + pos;
       if (is_control(frame_opcode_)) {
-        control_.append(bytes);
-      } else {
-        // Compressed text is checked once inflated.
-        if (message_.kind == message_kind::text && !message_compressed_ && !utf8_.feed(bytes))
-          return fail(tether::error::invalid_utf8, pos + n);
-        grow_from_pool(bytes.size());
-        message_.payload.append(bytes);
+        std::size_t const old = control_.size();
+        control_.resize(old + n);
+        unmask_into(control_.data() + old, from, n, frame_mask_, frame_offset_);
+      } else if (!append_payload(from, n)) {
+        return fail(tether::error::invalid_utf8, pos + n);
       }
       pos += n;
       frame_remaining_ -= n;
@@ -180,6 +179,29 @@ tether::error frame_reader::inflate_message() {
   payload_pool::give(std::move(message_.payload));
   message_.payload = std::move(plain);
   return {};
+}
+
+// The payload is unmasked straight from the read into the message, and
+// text that is ASCII alone is validated on the way: one pass over the
+// bytes instead of unmasking, validating and copying in three. False:
+// invalid UTF-8.
+bool frame_reader::append_payload(char const* from, std::size_t size) {
+  grow_from_pool(size);
+  auto& payload = message_.payload;
+  bool const check = message_.kind == message_kind::text && !message_compressed_;  // compressed: once inflated
+  // resize() writes zeros first; in blocks, they are still in the first-level
+  // cache when overwritten.
+  constexpr std::size_t block = 8 * 1024;
+  for (std::size_t done = 0; done < size;) {
+    std::size_t const step = std::min(block, size - done);
+    std::size_t const old = payload.size();
+    payload.resize(old + step);
+    char* to = payload.data() + old;
+    bool const ascii = unmask_into(to, from + done, step, frame_mask_, frame_offset_ + done);
+    if (check && !(ascii && utf8_.complete()) && !utf8_.feed({to, step})) return false;
+    done += step;
+  }
+  return true;
 }
 
 // When the message must grow, a kept string saves the allocation (and its
