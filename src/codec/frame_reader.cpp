@@ -109,11 +109,6 @@ frame_reader::step frame_reader::next(std::span<char const> input) {
             frame_opcode_ == opcode::text ? message_kind::text : message_kind::binary;
         message_.payload.clear();
         utf8_.reset();
-        // Reserve what has arrived, not what the header promises: a peer must
-        // not make us allocate memory for bytes it never sends.
-        auto const arrived = static_cast<std::size_t>(std::min<std::uint64_t>(frame_remaining_, input.size() - pos));
-        grow_from_pool(arrived);
-        message_.payload.reserve(arrived);
       }
     }
 
@@ -186,7 +181,7 @@ tether::error frame_reader::inflate_message() {
 // bytes instead of unmasking, validating and copying in three. False:
 // invalid UTF-8.
 bool frame_reader::append_payload(char const* from, std::size_t size) {
-  grow_from_pool(size);
+  grow(size);
   auto& payload = message_.payload;
   bool const check = message_.kind == message_kind::text && !message_compressed_;  // compressed: once inflated
   // resize() writes zeros first; in blocks, they are still in the first-level
@@ -204,18 +199,30 @@ bool frame_reader::append_payload(char const* from, std::size_t size) {
   return true;
 }
 
-// When the message must grow, a kept string saves the allocation (and its
-// page faults). Its capacity is at most twice what is then present, as
-// std::string's own growth would give: a header's promise buys nothing.
-void frame_reader::grow_from_pool(std::size_t more) {
+// Room for `more` bytes of the current frame. The capacity is at most
+// twice what will then be present (std::string's own growth): a peer must
+// not make us allocate memory for bytes it never sends, so a header's
+// promise buys nothing. Within that, no more than the frame has left to
+// bring, so that a large message that arrives in a few reads grows a few
+// times (a 64 KiB one arriving whole gets exactly its size), and a kept
+// string saves the allocation and its page faults.
+void frame_reader::grow(std::size_t more) {
   auto& payload = message_.payload;
   std::size_t const needed = payload.size() + more;
-  if (needed <= payload.capacity() || needed < payload_pool::min_capacity) return;
-  std::string kept = payload_pool::take(needed, 2 * needed);
-  if (kept.capacity() < needed) return;
-  kept.append(payload);
-  payload_pool::give(std::move(payload));
-  payload = std::move(kept);
+  if (needed <= payload.capacity()) return;
+  std::size_t const target = static_cast<std::size_t>(
+      std::max<std::uint64_t>(needed, std::min<std::uint64_t>(2 * needed, payload.size() + frame_remaining_)));
+  if (needed >= payload_pool::min_capacity) {
+    std::string kept = payload_pool::take(target, 2 * needed);
+    if (kept.capacity() < needed) kept = payload_pool::take(needed, 2 * needed);
+    if (kept.capacity() >= needed) {
+      kept.append(payload);
+      payload_pool::give(std::move(payload));
+      payload = std::move(kept);
+      return;
+    }
+  }
+  payload.reserve(target);
 }
 
 message frame_reader::take_message() noexcept {

@@ -64,7 +64,7 @@ class frame_reader {
   step fail(tether::error why, std::size_t consumed) noexcept;
   tether::error inflate_message();
   bool append_payload(char const* from, std::size_t size);
-  void grow_from_pool(std::size_t more);
+  void grow(std::size_t more);
   bool parse_header(std::span<char const> input, std::size_t& header_size);
 
   role role_;

@@ -373,6 +373,21 @@ BOOST_AUTO_TEST_CASE(a_large_message_reuses_a_kept_string_of_its_size) {
   BOOST_TEST(static_cast<void const*>(msg.payload.data()) == static_cast<void const*>(storage));
 }
 
+// Growing to twice what is present, but never past what the frame has
+// left to bring: a message that arrives in a few reads ends at its size.
+BOOST_AUTO_TEST_CASE(a_message_arriving_in_pieces_grows_no_larger_than_its_frame) {
+  std::string const payload(100 << 10, 'p');
+  auto bytes = frame(opcode::binary, payload);
+  for (std::size_t first : {std::size_t{64 << 10}, std::size_t{80 << 10}}) {
+    frame_reader reader(role::server, 1 << 20);
+    BOOST_TEST((reader.next({bytes.data(), first}).what == event::need_more));
+    BOOST_TEST((reader.next({bytes.data() + first, bytes.size() - first}).what == event::message));
+    auto const msg = reader.take_message();
+    BOOST_TEST(msg.payload == payload);
+    BOOST_TEST(msg.payload.capacity() == payload.size());
+  }
+}
+
 BOOST_AUTO_TEST_CASE(a_promise_in_a_header_does_not_take_a_large_string) {
   namespace pool = tether::detail::payload_pool;
   pool::give(std::string(1 << 20, 'k'));
