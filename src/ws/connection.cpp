@@ -32,11 +32,12 @@ constexpr auto use_tuple = net::as_tuple(net::use_awaitable);
 // Every connection of a thread reads into this one buffer: the pump waits
 // for readability first and reads synchronously, so no read is ever pending
 // on it, and a connection keeps only an incomplete frame header between
-// reads. Large, so that a large message comes in a few reads (a 64 KiB one
-// in one); left uninitialised, so that a thread of small messages touches
-// only its first pages.
+// reads. Large, so that a large message comes in few reads (a 64 KiB one
+// in one, a 1 MiB one often in two) and its string grows once or twice;
+// left uninitialised, so that a thread of small messages touches only its
+// first pages. session::read_limit() keeps a connection's share small.
 std::span<char> thread_read_buffer() {
-  constexpr std::size_t size = 256 * 1024;
+  constexpr std::size_t size = 1024 * 1024;
   thread_local std::unique_ptr<char[]> const buffer(new char[size]);
   return {buffer.get(), size};
 }
