@@ -52,6 +52,44 @@ void apply_mask(std::span<char> data, mask_key const& mask, std::uint64_t offset
   for (std::size_t i = 0; i < n; ++i) p[i] = static_cast<char>(p[i] ^ key[i]);
 }
 
+bool unmask_into(char* to, char const* from, std::size_t size, mask_key const& mask, std::uint64_t offset) noexcept {
+  std::uint8_t key[8];
+  for (int i = 0; i < 8; ++i) key[i] = mask[(offset + i) % 4];
+  std::uint64_t wide;
+  std::memcpy(&wide, key, 8);
+  // Two 16-byte vectors per step (GCC and Clang vector types: SSE2 on
+  // x86-64, NEON on ARM). Whole vectors in and out: an array of words
+  // here makes the compiler store words and reload them as a vector, which
+  // stalls on every step (measured: 26 % of a 64 KiB echo).
+  using vector = std::uint64_t __attribute__((vector_size(16)));
+  vector const key_vector = {wide, wide};
+  vector seen = {0, 0};
+  for (; size >= 32; size -= 32, from += 32, to += 32) {
+    vector a, b;
+    std::memcpy(&a, from, 16);
+    std::memcpy(&b, from + 16, 16);
+    a ^= key_vector;
+    b ^= key_vector;
+    seen |= a | b;
+    std::memcpy(to, &a, 16);
+    std::memcpy(to + 16, &b, 16);
+  }
+  std::uint64_t rest = seen[0] | seen[1];
+  for (; size >= 8; size -= 8, from += 8, to += 8) {
+    std::uint64_t word;
+    std::memcpy(&word, from, 8);
+    word ^= wide;
+    rest |= word;
+    std::memcpy(to, &word, 8);
+  }
+  for (std::size_t i = 0; i < size; ++i) {
+    auto const byte = static_cast<std::uint8_t>(static_cast<std::uint8_t>(from[i]) ^ key[i]);
+    rest |= byte;
+    to[i] = static_cast<char>(byte);
+  }
+  return (rest & 0x8080808080808080ull) == 0;
+}
+
 namespace {
 
 // Only when OpenSSL's generator fails: unpredictable enough to keep a

@@ -44,6 +44,12 @@ std::size_t encode_header(header_bytes& out, bool fin, opcode op, std::uint64_t 
 /// payload may be unmasked in pieces.
 void apply_mask(std::span<char> data, mask_key const& mask, std::uint64_t offset) noexcept;
 
+/// Copies `size` bytes from `from` to `to`, XORed with the mask as
+/// apply_mask() would (a zero mask copies them as they are): the one pass a
+/// received payload needs. Returns true when every byte written is ASCII,
+/// so that text of ASCII alone needs no second pass to validate.
+bool unmask_into(char* to, char const* from, std::size_t size, mask_key const& mask, std::uint64_t offset) noexcept;
+
 /// A fresh masking key from OpenSSL's CSPRNG, drawn in batches. Never
 /// throws: should OpenSSL fail, keys come from a generator seeded per thread.
 mask_key random_mask_key() noexcept;

@@ -79,14 +79,17 @@ bool frame_reader::parse_header(std::span<char const> in, std::size_t& header_si
   frame_fin_ = fin;
   frame_opcode_ = op;
   frame_masked_ = masked;
-  if (masked) std::memcpy(frame_mask_.data(), in.data() + 2 + length_bytes, 4);
+  if (masked)
+    std::memcpy(frame_mask_.data(), in.data() + 2 + length_bytes, 4);
+  else
+    frame_mask_ = {};  // unmask_into() then copies as it is
   frame_remaining_ = length;
   frame_offset_ = 0;
   header_size = size;
   return true;
 }
 
-frame_reader::step frame_reader::next(std::span<char> input) {
+frame_reader::step frame_reader::next(std::span<char const> input) {
   std::size_t pos = 0;
   for (;;) {
     if (state_ == state::failed) return {event::failed, pos};
@@ -106,28 +109,19 @@ frame_reader::step frame_reader::next(std::span<char> input) {
             frame_opcode_ == opcode::text ? message_kind::text : message_kind::binary;
         message_.payload.clear();
         utf8_.reset();
-        // Reserve what has arrived, not what the header promises: a peer must
-        // not make us allocate memory for bytes it never sends.
-        auto const arrived = static_cast<std::size_t>(std::min<std::uint64_t>(frame_remaining_, input.size() - pos));
-        grow_from_pool(arrived);
-        message_.payload.reserve(arrived);
       }
     }
 
     auto const available = input.size() - pos;
     auto const n = static_cast<std::size_t>(std::min<std::uint64_t>(frame_remaining_, available));
     if (n > 0) {
-      auto chunk = input.subspan(pos, n);
-      if (frame_masked_) apply_mask(chunk, frame_mask_, frame_offset_);
-      std::string_view bytes(chunk.data(), chunk.size());
+      char const* from = input.data() + pos;
       if (is_control(frame_opcode_)) {
-        control_.append(bytes);
-      } else {
-        // Compressed text is checked once inflated.
-        if (message_.kind == message_kind::text && !message_compressed_ && !utf8_.feed(bytes))
-          return fail(tether::error::invalid_utf8, pos + n);
-        grow_from_pool(bytes.size());
-        message_.payload.append(bytes);
+        std::size_t const old = control_.size();
+        control_.resize(old + n);
+        unmask_into(control_.data() + old, from, n, frame_mask_, frame_offset_);
+      } else if (!append_payload(from, n)) {
+        return fail(tether::error::invalid_utf8, pos + n);
       }
       pos += n;
       frame_remaining_ -= n;
@@ -182,18 +176,53 @@ tether::error frame_reader::inflate_message() {
   return {};
 }
 
-// When the message must grow, a kept string saves the allocation (and its
-// page faults). Its capacity is at most twice what is then present, as
-// std::string's own growth would give: a header's promise buys nothing.
-void frame_reader::grow_from_pool(std::size_t more) {
+// The payload is unmasked straight from the read into the message, and
+// text that is ASCII alone is validated on the way: one pass over the
+// bytes instead of unmasking, validating and copying in three. False:
+// invalid UTF-8.
+bool frame_reader::append_payload(char const* from, std::size_t size) {
+  grow(size);
+  auto& payload = message_.payload;
+  bool const check = message_.kind == message_kind::text && !message_compressed_;  // compressed: once inflated
+  // resize() writes zeros first; in blocks, they are still in the first-level
+  // cache when overwritten.
+  constexpr std::size_t block = 8 * 1024;
+  for (std::size_t done = 0; done < size;) {
+    std::size_t const step = std::min(block, size - done);
+    std::size_t const old = payload.size();
+    payload.resize(old + step);
+    char* to = payload.data() + old;
+    bool const ascii = unmask_into(to, from + done, step, frame_mask_, frame_offset_ + done);
+    if (check && !(ascii && utf8_.complete()) && !utf8_.feed({to, step})) return false;
+    done += step;
+  }
+  return true;
+}
+
+// Room for `more` bytes of the current frame. The capacity is at most
+// twice what will then be present (std::string's own growth): a peer must
+// not make us allocate memory for bytes it never sends, so a header's
+// promise buys nothing. Within that, no more than the frame has left to
+// bring, so that a large message that arrives in a few reads grows a few
+// times (a 64 KiB one arriving whole gets exactly its size), and a kept
+// string saves the allocation and its page faults.
+void frame_reader::grow(std::size_t more) {
   auto& payload = message_.payload;
   std::size_t const needed = payload.size() + more;
-  if (needed <= payload.capacity() || needed < payload_pool::min_capacity) return;
-  std::string kept = payload_pool::take(needed, 2 * needed);
-  if (kept.capacity() < needed) return;
-  kept.append(payload);
-  payload_pool::give(std::move(payload));
-  payload = std::move(kept);
+  if (needed <= payload.capacity()) return;
+  std::size_t const target = static_cast<std::size_t>(
+      std::max<std::uint64_t>(needed, std::min<std::uint64_t>(2 * needed, payload.size() + frame_remaining_)));
+  if (needed >= payload_pool::min_capacity) {
+    std::string kept = payload_pool::take(target, 2 * needed);
+    if (kept.capacity() < needed) kept = payload_pool::take(needed, 2 * needed);
+    if (kept.capacity() >= needed) {
+      kept.append(payload);
+      payload_pool::give(std::move(payload));
+      payload = std::move(kept);
+      return;
+    }
+  }
+  payload.reserve(target);
 }
 
 message frame_reader::take_message() noexcept {

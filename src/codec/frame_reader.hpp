@@ -38,10 +38,11 @@ class frame_reader {
   void enable_inflate(int window_bits, bool reset_each, std::size_t max_ratio);
 
   /// Consumes bytes until one event completes or the input runs out.
-  /// Payload bytes are unmasked in place. Only an incomplete frame header
+  /// The input is left as it was (payloads are unmasked as they are
+  /// copied out). Only an incomplete frame header
   /// (under 14 bytes) is ever left unconsumed; the caller keeps it and
   /// passes it again in front of the next bytes.
-  step next(std::span<char> input);
+  step next(std::span<char const> input);
 
   /// After event::message.
   message take_message() noexcept;
@@ -54,13 +55,16 @@ class frame_reader {
   /// Inside a frame, or between the frames of a fragmented message: the
   /// peer owes us more bytes.
   bool mid_message() const noexcept { return state_ == state::payload || in_message_; }
+  /// Payload bytes of the current frame not yet consumed; zero between frames.
+  std::uint64_t frame_remaining() const noexcept { return state_ == state::payload ? frame_remaining_ : 0; }
   /// Bytes produced by inflating messages so far: the CPU a peer spent of ours.
   std::size_t inflated_total() const noexcept { return inflated_total_; }
 
  private:
   step fail(tether::error why, std::size_t consumed) noexcept;
   tether::error inflate_message();
-  void grow_from_pool(std::size_t more);
+  bool append_payload(char const* from, std::size_t size);
+  void grow(std::size_t more);
   bool parse_header(std::span<char const> input, std::size_t& header_size);
 
   role role_;

@@ -32,10 +32,14 @@ constexpr auto use_tuple = net::as_tuple(net::use_awaitable);
 // Every connection of a thread reads into this one buffer: the pump waits
 // for readability first and reads synchronously, so no read is ever pending
 // on it, and a connection keeps only an incomplete frame header between
-// reads.
+// reads. Large, so that a large message comes in few reads (a 64 KiB one
+// in one, a 1 MiB one often in two) and its string grows once or twice;
+// left uninitialised, so that a thread of small messages touches only its
+// first pages. session::read_limit() keeps a connection's share small.
 std::span<char> thread_read_buffer() {
-  thread_local std::vector<char> buffer(64 * 1024);
-  return buffer;
+  constexpr std::size_t size = 1024 * 1024;
+  thread_local std::unique_ptr<char[]> const buffer(new char[size]);
+  return {buffer.get(), size};
 }
 
 // Operations that stay pending for the life of a connection get memory of
@@ -257,6 +261,7 @@ void connection::on_readable(error_code ec) {
     return;
   }
   auto buffer = thread_read_buffer();
+  buffer = buffer.first(std::min(buffer.size(), session_.read_limit()));
   std::size_t n = 0;
   // TLS hands out one record (16 KiB at most) per read; the bytes it still
   // holds are read now rather than after another wait.

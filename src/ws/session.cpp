@@ -84,13 +84,13 @@ session::input session::wanted_input() const noexcept {
   return deferred_ ? input::parse_set_aside : input::read;
 }
 
-void session::receive(std::span<char> bytes, time_point now) {
+void session::receive(std::span<char const> bytes, time_point now) {
   last_received_ = now;
   // Data after a close frame, ours for a failure or the peer's, is ignored.
   if (state_ == state::open || state_ == state::closing_sent) consume(bytes);
 }
 
-void session::consume(std::span<char> bytes) {
+void session::consume(std::span<char const> bytes) {
   inflated_at_turn_start_ = reader_.inflated_total();
   if (!unparsed_.empty()) {
     // Complete the split header from the new bytes; a header needs at most
@@ -149,7 +149,7 @@ void session::note_message_progress() {
   }
 }
 
-session::parse_stop session::consume_frames(std::span<char> bytes, std::size_t& used) {
+session::parse_stop session::consume_frames(std::span<char const> bytes, std::size_t& used) {
   used = 0;
   for (;;) {
     auto const step = reader_.next(bytes.subspan(used));

@@ -22,8 +22,10 @@
 #include <boost/asio/buffer.hpp>
 #include <boost/system/error_code.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <span>
@@ -82,11 +84,20 @@ class session {
   // ------------------------------------------------------------ input
   /// Bytes read from the transport (the first ones may be what arrived
   /// behind the handshake). Ignored once our side stopped taking messages.
-  void receive(std::span<char> bytes, time_point now);
+  void receive(std::span<char const> bytes, time_point now);
   /// Parses input set aside when the inbox filled or a turn's inflation
   /// budget was spent; call on a later turn of the loop.
   void resume();
   input wanted_input() const noexcept;
+  /// The most the next read may bring. Input set aside is what follows a
+  /// completed message in one read, so a read of the current frame's rest,
+  /// a header and 64 KiB keeps it within 64 KiB (and a header), however
+  /// large the thread's read buffer; a 64 KiB message arrives in one read.
+  std::size_t read_limit() const noexcept {
+    return static_cast<std::size_t>(std::min<std::uint64_t>(
+        reader_.frame_remaining() + max_header_size + max_set_aside, std::numeric_limits<std::size_t>::max()));
+  }
+  static constexpr std::size_t max_set_aside = 64 * 1024;
   /// The transport's read side ended (EOF or an error).
   void transport_ended(error_code ec);
 
@@ -166,14 +177,16 @@ class session {
   bool compressed() const noexcept { return writer_.compression().on; }
   std::size_t queued_bytes() const noexcept { return queued_bytes_; }
   std::size_t inbox_bytes() const noexcept { return inbox_bytes_; }
+  /// Input kept between reads: a header's start, or input set aside.
+  std::size_t unparsed_bytes() const noexcept { return unparsed_.size(); }
   tether::logger const& log() const noexcept { return log_; }
   std::uint64_t id() const noexcept { return id_; }
 
  private:
   // Why parsing stopped before the end of the input.
   enum class parse_stop : std::uint8_t { need_more, ended, inbox_full, budget_spent };
-  void consume(std::span<char> bytes);
-  parse_stop consume_frames(std::span<char> bytes, std::size_t& used);
+  void consume(std::span<char const> bytes);
+  parse_stop consume_frames(std::span<char const> bytes, std::size_t& used);
   void set_aside(parse_stop why, std::span<char const> rest);
   void note_message_progress();
   void on_control(frame_reader::event what);
@@ -203,7 +216,8 @@ class session {
 
   // Bytes read but not parsed yet: an incomplete frame header (at most 13
   // bytes), or, when deferred_, input set aside because the inbox filled or
-  // this turn's inflation budget was spent (at most one read, 64 KiB).
+  // this turn's inflation budget was spent (at most max_set_aside and a
+  // header: see read_limit()).
   std::string unparsed_;
   std::size_t inflated_at_turn_start_ = 0;
   std::vector<message> inbox_;

@@ -7,6 +7,7 @@
 #include "codec/payload_pool.hpp"
 #include "codec/utf8.hpp"
 
+#include <algorithm>
 #include <cstring>
 #include <set>
 #include <string>
@@ -113,6 +114,64 @@ BOOST_AUTO_TEST_CASE(masking_in_pieces_matches_masking_at_once) {
   }
   apply_mask({whole.data(), whole.size()}, key, 0);
   BOOST_TEST(whole == data);
+}
+
+BOOST_AUTO_TEST_CASE(unmasking_while_copying_matches_masking_in_place) {
+  std::string data(1100, '\0');
+  for (std::size_t i = 0; i < data.size(); ++i) data[i] = static_cast<char>('a' + i % 26);
+  for (mask_key const key : {mask_key{1, 2, 3, 250}, mask_key{}}) {
+    for (std::size_t size : {0u, 1u, 7u, 8u, 9u, 31u, 32u, 33u, 63u, 100u, 1099u}) {
+      for (std::uint64_t offset = 0; offset < 5; ++offset) {
+        std::string expected = data.substr(0, size);
+        apply_mask({expected.data(), expected.size()}, key, offset);
+        std::string copied(size, '\0');
+        bool const ascii = unmask_into(copied.data(), data.data(), size, key, offset);
+        BOOST_TEST(copied == expected, "size " << size << ", offset " << offset);
+        bool const expect_ascii = std::all_of(expected.begin(), expected.end(),
+                                              [](char c) { return static_cast<unsigned char>(c) < 0x80; });
+        BOOST_TEST(ascii == expect_ascii, "size " << size << ", offset " << offset);
+      }
+    }
+  }
+}
+
+// Payloads are unmasked and checked in blocks: characters that straddle
+// a block, and a bad byte after kilobytes of ASCII, are judged as anywhere.
+BOOST_AUTO_TEST_CASE(large_text_is_validated_across_every_block_and_read) {
+  std::string valid(40000, 'x');
+  valid.replace(8191, 2, "\xC3\xA9");
+  valid.replace(16382, 4, "\xF0\x9F\x98\x80");
+  valid.replace(32767, 3, "\xE2\x82\xAC");
+  std::string const unfinished = std::string(8191, 'x') + "\xC3" + std::string(9000, 'y');
+  std::string const late_bad = std::string(30000, 'x') + "\xFF" + std::string(100, 'x');
+  for (std::size_t piece : {1000u, 8192u, 8193u, 1u << 30}) {
+    for (role r : {role::server, role::client}) {
+      bool const masked = r == role::server;
+      auto const ok = feed(frame(opcode::text, valid, true, masked), piece, 1 << 20, r);
+      BOOST_REQUIRE_EQUAL(ok.messages.size(), 1u);
+      BOOST_TEST(ok.messages[0].payload == valid);
+      BOOST_TEST((feed(frame(opcode::text, unfinished, true, masked), piece, 1 << 20, r).failure ==
+                  tether::error::invalid_utf8));
+      BOOST_TEST((feed(frame(opcode::text, late_bad, true, masked), piece, 1 << 20, r).failure ==
+                  tether::error::invalid_utf8));
+      // Binary is not checked.
+      auto const binary = feed(frame(opcode::binary, late_bad, true, masked), piece, 1 << 20, r);
+      BOOST_REQUIRE_EQUAL(binary.messages.size(), 1u);
+      BOOST_TEST(binary.messages[0].payload == late_bad);
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(the_input_is_left_as_it_was) {
+  std::string const bytes = frame(opcode::text, std::string(300, 'z')) + frame(opcode::ping, "pp");
+  std::string const copy = bytes;
+  frame_reader reader(role::server, 1 << 20);
+  auto const step = reader.next({bytes.data(), bytes.size()});
+  BOOST_TEST((step.what == event::message));
+  BOOST_TEST(reader.take_message().payload == std::string(300, 'z'));
+  BOOST_TEST((reader.next({bytes.data() + step.consumed, bytes.size() - step.consumed}).what == event::ping));
+  BOOST_TEST(reader.control_payload() == "pp");
+  BOOST_TEST(bytes == copy);
 }
 
 BOOST_AUTO_TEST_CASE(messages_arrive_whole_when_fed_one_byte_at_a_time) {
@@ -312,6 +371,21 @@ BOOST_AUTO_TEST_CASE(a_large_message_reuses_a_kept_string_of_its_size) {
   auto const msg = reader.take_message();
   BOOST_TEST(msg.payload == payload);
   BOOST_TEST(static_cast<void const*>(msg.payload.data()) == static_cast<void const*>(storage));
+}
+
+// Growing to twice what is present, but never past what the frame has
+// left to bring: a message that arrives in a few reads ends at its size.
+BOOST_AUTO_TEST_CASE(a_message_arriving_in_pieces_grows_no_larger_than_its_frame) {
+  std::string const payload(100 << 10, 'p');
+  auto bytes = frame(opcode::binary, payload);
+  for (std::size_t first : {std::size_t{64 << 10}, std::size_t{80 << 10}}) {
+    frame_reader reader(role::server, 1 << 20);
+    BOOST_TEST((reader.next({bytes.data(), first}).what == event::need_more));
+    BOOST_TEST((reader.next({bytes.data() + first, bytes.size() - first}).what == event::message));
+    auto const msg = reader.take_message();
+    BOOST_TEST(msg.payload == payload);
+    BOOST_TEST(msg.payload.capacity() == payload.size());
+  }
 }
 
 BOOST_AUTO_TEST_CASE(a_promise_in_a_header_does_not_take_a_large_string) {

@@ -597,6 +597,51 @@ BOOST_AUTO_TEST_CASE(a_full_inbox_sets_input_aside) {
   }
 }
 
+// Reads may be as large as the thread's buffer, yet input set aside stays
+// within 64 KiB and a header: a read may bring at most that beyond the
+// frame that is arriving.
+BOOST_AUTO_TEST_CASE(reads_are_limited_so_that_input_set_aside_stays_small) {
+  for (auto const r : both_roles) {
+    auto o = quiet_timers();
+    o.max_read_queue = 1000;
+    o.max_message_size = 4 << 20;
+    side me(r, o);
+    std::size_t const between = session::max_set_aside + max_header_size;
+    BOOST_TEST(me.s.read_limit() == between);
+    // A 1 MiB frame has begun: the rest of it may come in one read.
+    std::string const big = from_peer(r, opcode::binary, std::string(1 << 20, 'b'));
+    me.receive(big.substr(0, 5000));
+    BOOST_TEST(me.s.read_limit() == big.size() - 5000 + between);
+    // Such a read ends the frame and brings small messages that fill the
+    // inbox: what is set aside is parsed later, in order, nothing lost.
+    std::string small;
+    while (small.size() < session::max_set_aside) small += from_peer(r, opcode::binary, std::string(100, 's'));
+    std::string const read = (big.substr(5000) + small).substr(0, me.s.read_limit());
+    std::size_t const small_read = read.size() - (big.size() - 5000);
+    me.receive(read);
+    BOOST_TEST((me.s.wanted_input() == session::input::none));
+    BOOST_TEST(me.s.unparsed_bytes() > 0u);
+    BOOST_TEST(me.s.unparsed_bytes() <= session::max_set_aside + max_header_size);
+    std::size_t got = 0;
+    for (int guard = 0; guard < 10000 && (me.s.wanted_input() != session::input::read || me.s.inbox_bytes() > 0);
+         ++guard) {
+      while (auto msg = me.s.take_message()) {
+        BOOST_TEST((got == 0 ? msg->payload.size() == (1u << 20) : msg->payload == std::string(100, 's')));
+        ++got;
+      }
+      me.act();
+      if (me.s.wanted_input() == session::input::parse_set_aside) {
+        me.s.resume();
+        me.act();
+      }
+    }
+    std::size_t const small_frame = from_peer(r, opcode::binary, std::string(100, 's')).size();
+    BOOST_TEST(got == 1 + small_read / small_frame);
+    BOOST_TEST(me.s.read_limit() >= between);  // the cut may fall inside a small frame
+    BOOST_TEST(me.s.read_limit() <= between + 100);
+  }
+}
+
 // After our close frame the peer's answer is read past a full inbox.
 BOOST_AUTO_TEST_CASE(closing_reads_past_a_full_inbox) {
   auto o = quiet_timers();
