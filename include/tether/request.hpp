@@ -2,7 +2,9 @@
 // An HTTP request as a handler sees it: for plain HTTP routes and for the
 // upgrade request of a WebSocket.
 
+#include <cstddef>
 #include <cstdint>
+#include <initializer_list>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -23,12 +25,65 @@ struct header_field {
   std::string value{};
 };
 
+/// A header field of a request: views into the request's own storage, valid
+/// while that request lives and its headers are not changed.
+struct header_view {
+  std::string_view name{};
+  std::string_view value{};
+};
+
+/// A request's header fields in the order they came, kept in one allocation:
+/// each field costs its bytes and two views. A WebSocket's upgrade request
+/// lives as long as its handler runs, so this is memory per connection.
+/// Fill it with push_back() or a list of header_fields; iterating it gives
+/// header_views. Appending may move the storage: views taken before dangle.
+class header_list {
+ public:
+  using value_type = header_view;
+  using const_iterator = header_view const*;
+  using iterator = const_iterator;
+
+  header_list() noexcept = default;
+  header_list(std::initializer_list<header_field> fields);
+  header_list(header_list const& other);
+  header_list(header_list&& other) noexcept;
+  header_list& operator=(header_list const& other);
+  header_list& operator=(header_list&& other) noexcept;
+  header_list& operator=(std::initializer_list<header_field> fields);
+  ~header_list();
+
+  void push_back(header_field const& field) { append(field.name, field.value); }
+  void append(std::string_view name, std::string_view value);
+  /// Room for `fields` more fields of `bytes` more bytes (names and values)
+  /// in all, so that appending them allocates at most once.
+  void reserve(std::size_t fields, std::size_t bytes);
+  void clear() noexcept;
+
+  const_iterator begin() const noexcept { return views_; }
+  const_iterator end() const noexcept { return views_ + size_; }
+  std::size_t size() const noexcept { return size_; }
+  bool empty() const noexcept { return size_ == 0; }
+  header_view const& front() const noexcept { return views_[0]; }
+  header_view const& operator[](std::size_t i) const noexcept { return views_[i]; }
+
+ private:
+  // Moves the fields to a block of this size; returns the old one to free.
+  header_view* reallocate(std::size_t fields, std::size_t bytes);
+  char* text() const noexcept { return reinterpret_cast<char*>(views_ + field_capacity_); }
+
+  header_view* views_ = nullptr;  // field_capacity_ views, then text_capacity_ bytes of text
+  std::uint32_t size_ = 0;
+  std::uint32_t field_capacity_ = 0;
+  std::uint32_t text_size_ = 0;
+  std::uint32_t text_capacity_ = 0;
+};
+
 struct request {
   std::string method{};  ///< "GET", "POST", ...
   std::string target{};  ///< as sent: path and query, percent-encoded
   std::string path{};    ///< the path, normalised ("." and ".." resolved), still percent-encoded
   std::string query{};   ///< after '?', still encoded; empty when absent
-  std::vector<header_field> headers{};
+  header_list headers{};
   std::string body{};
   endpoint remote{};
   bool secure = false;  ///< arrived over TLS

@@ -259,7 +259,6 @@ net::awaitable<std::unique_ptr<websocket_request>> serve_http1(std::shared_ptr<h
       auto [write_ec, written] = co_await http::async_write(c->stream, out, use_tuple);
       c->timer.disarm();
       if (write_ec) co_return nullptr;
-      r.headers.shrink_to_fit();  // kept as long as the connection
       co_return std::make_unique<websocket_request>(
           websocket_request{decision.websocket, {std::move(r), early_bytes(buffer)}, std::move(verdict.agreement)});
     }

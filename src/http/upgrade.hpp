@@ -38,8 +38,8 @@ struct upgrade_terms {
 };
 
 /// A request that asks for a WebSocket, once an HTTP session has read it.
-/// The server keeps it, and the agreement below, for the connection's
-/// whole life (the handler's request): nothing more goes in here.
+/// The server keeps `req` as long as the handler runs (the request it
+/// sees) and frees the rest when the handler starts.
 struct upgrade_request {
   request req;              // as the handler will see it (remote, secure, params)
   std::string early_bytes;  // what came behind the request: the client's first frames

@@ -37,6 +37,7 @@
 #include <system_error>
 #include <thread>
 #include <unordered_map>
+#include <utility>
 
 #include <sys/stat.h>
 #include <unistd.h>
@@ -213,14 +214,47 @@ struct server::impl final : detail::http_site {
   std::uint64_t enroll(std::shared_ptr<session_state> const& s) {
     std::lock_guard lock(registry_mutex_);
     auto const key = ++next_session_;
-    sessions_.emplace(key, s);
+    sessions_.emplace(key, enrolled{s, false});
     return key;
+  }
+
+  // From the upgrade on, stop() reaches the WebSocket itself: the HTTP
+  // session's state is freed then.
+  void enroll_websocket(std::uint64_t key, std::shared_ptr<detail::connection> const& conn) {
+    std::lock_guard lock(registry_mutex_);
+    sessions_[key] = enrolled{conn, true};
   }
 
   void withdraw(std::uint64_t key) {
     std::lock_guard lock(registry_mutex_);
     sessions_.erase(key);
   }
+
+  // What an accepted connection holds of the server until it ends: its
+  // place in the registry, in the gate's counts and in connections().
+  // Whoever owns it last gives them back, also a coroutine destroyed with
+  // its loop.
+  struct membership {
+    impl* self;
+    std::uint64_t key;
+    bool admitted;
+    std::string counted_as;
+
+    membership(impl* s, std::uint64_t k, bool a, std::string as) noexcept
+        : self(s), key(k), admitted(a), counted_as(std::move(as)) {}
+    membership(membership&& other) noexcept
+        : self(std::exchange(other.self, nullptr)),
+          key(other.key),
+          admitted(other.admitted),
+          counted_as(std::move(other.counted_as)) {}
+    membership& operator=(membership&&) = delete;
+    ~membership() {
+      if (!self) return;
+      self->withdraw(key);
+      if (admitted) self->gate_.leave(counted_as);
+      self->connections_.fetch_sub(1, std::memory_order_relaxed);
+    }
+  };
 
   net::awaitable<void> session(generic_stream::socket socket, endpoint remote, detail::admission admission,
                                listening const& l) {
@@ -233,16 +267,17 @@ struct server::impl final : detail::http_site {
     if (!admission.proxied) state->counted_as = state->remote.address;
     state->secure = tls;
     auto const key = enroll(state);
+    // Until the upgrade hands the membership to the WebSocket's handler.
     struct leave {
       impl* self;
       std::uint64_t key;
-      session_state const& state;
+      session_state& state;
+      bool handed_over = false;
       ~leave() {
-        self->withdraw(key);
-        if (state.admitted) self->gate_.leave(state.counted_as);
-        self->connections_.fetch_sub(1, std::memory_order_relaxed);
+        if (handed_over) return;
+        membership const gone(self, key, state.admitted, std::move(state.counted_as));
       }
-    } const on_exit{this, key, *state};
+    } on_exit{this, key, *state};
     if (stopping_) co_return;  // enrolled after stop() looked at the registry
 
     try {
@@ -262,28 +297,57 @@ struct server::impl final : detail::http_site {
         // a ticket as HTTP/1 does.
         ticket = co_await detail::serve_http1(state, *this);
       }
-      // The WebSocket phase runs in this frame rather than in a coroutine
-      // of its own: a frame made now would take a block Asio recycles from
-      // the HTTP phase, larger than it needs, for the connection's life.
-      if (ticket) {
+      if (ticket && !state->stopping) {
+        start_handler(*state, *ticket, key);
+        on_exit.handed_over = true;
+      } else if (ticket) {
         auto conn = open_websocket(*state, *ticket);
-        close_code ending = close_code::going_away;
-        if (!state->stopping) {
-          ending = close_code::normal;
-          websocket ws = detail::make_websocket(conn);
-          try {
-            co_await ticket->route->handler(ws, ticket->upgrade.req);
-          } catch (...) {
-            log_failure("WebSocket handler for " + ticket->upgrade.req.path, conn->id(), std::current_exception());
-            ending = close_code::internal_error;
-          }
-        }
-        co_await conn->close(ending, {});
+        co_await conn->close(close_code::going_away, {});
       }
     } catch (std::exception const& e) {
       options_.logger.log(log_level::error, 0, std::string("session failed: ") + e.what());
     }
     state->timer.disarm();
+  }
+
+  // The handler is all that an idle WebSocket runs: its call, the handle
+  // and the request it sees live in the frame that co_spawn makes for it,
+  // and this session's frame, the HTTP state and the ticket are freed.
+  struct handler_call {
+    router::websocket_route const* route;
+    websocket ws;
+    request req;
+    net::awaitable<void> operator()() { return route->handler(ws, req); }
+  };
+
+  // When the handler returns the connection closes with 1000; when it
+  // throws, with 1011. The membership goes when the close has completed.
+  struct handler_done {
+    impl* self;
+    router::websocket_route const* route;
+    std::shared_ptr<detail::connection> conn;
+    membership member;
+
+    void operator()(std::exception_ptr thrown) {
+      auto ending = close_code::normal;
+      if (thrown) {
+        self->log_failure("WebSocket handler for " + route->pattern.source(), conn->id(), thrown);
+        ending = close_code::internal_error;
+      }
+      auto closing = conn->close(ending, {});
+      auto const executor = conn->executor();
+      net::co_spawn(executor, std::move(closing),
+                    [member = std::move(member), conn = std::move(conn)](std::exception_ptr, failure) {});
+    }
+  };
+
+  void start_handler(session_state& state, detail::websocket_request& ticket, std::uint64_t key) {
+    auto conn = open_websocket(state, ticket);
+    enroll_websocket(key, conn);
+    handler_call call{ticket.route, detail::make_websocket(conn), std::move(ticket.upgrade.req)};
+    handler_done done{this, ticket.route, conn, membership(this, key, state.admitted, std::move(state.counted_as))};
+    auto const executor = conn->executor();
+    net::co_spawn(executor, std::move(call), std::move(done));
   }
 
   // Over a limit: answer at once, without waiting for the request.
@@ -403,14 +467,19 @@ struct server::impl final : detail::http_site {
     for (auto& l : listeners_) l.acceptor->close(ignored);
     if (signals_) signals_->cancel(ignored);
     for (auto& task : tasks_) task.emit(net::cancellation_type::terminal);
-    for_each_session([](std::shared_ptr<session_state> const& s) {
-      s->stopping = true;
-      if (s->ws) {
-        net::co_spawn(s->ws->executor(), s->ws->close(close_code::going_away, "server stopping", s->ws), net::detached);
-      } else if (s->waiting_for_peer) {
-        s->stream.cancel();
-      }
-    });
+    auto const going_away = [](std::shared_ptr<detail::connection> const& ws) {
+      net::co_spawn(ws->executor(), ws->close(close_code::going_away, "server stopping", ws), net::detached);
+    };
+    for_each_session(
+        [going_away](std::shared_ptr<session_state> const& s) {
+          s->stopping = true;
+          if (s->ws) {
+            going_away(s->ws);  // upgraded after the registry was read
+          } else if (s->waiting_for_peer) {
+            s->stream.cancel();
+          }
+        },
+        going_away);
     net::co_spawn(main_context(), finish_stop(grace), net::detached);
   }
 
@@ -419,13 +488,15 @@ struct server::impl final : detail::http_site {
     if (connections_.load() > 0) {
       options_.logger.log(log_level::info, 0,
                           "grace period over, cutting " + std::to_string(connections_.load()) + " connections");
-      for_each_session([](std::shared_ptr<session_state> const& s) {
-        if (s->ws) {
-          s->ws->abort(error::stopped);
-        } else {
-          s->stream.close();
-        }
-      });
+      for_each_session(
+          [](std::shared_ptr<session_state> const& s) {
+            if (s->ws) {
+              s->ws->abort(error::stopped);
+            } else {
+              s->stream.close();
+            }
+          },
+          [](std::shared_ptr<detail::connection> const& ws) { ws->abort(error::stopped); });
       co_await wait_for_no_connections(std::chrono::seconds(1));
     }
     if (connections_.load() > 0) {
@@ -459,13 +530,20 @@ struct server::impl final : detail::http_site {
     }
   }
 
-  // Runs `action` for every live session on that session's own executor.
-  template <class Action>
-  void for_each_session(Action action) {
+  // Runs `on_http` for every live session still speaking HTTP and
+  // `on_websocket` for every WebSocket, on that connection's own executor.
+  template <class OnHttp, class OnWebsocket>
+  void for_each_session(OnHttp on_http, OnWebsocket on_websocket) {
     std::lock_guard lock(registry_mutex_);
-    for (auto const& [key, weak] : sessions_) {
-      if (auto s = weak.lock()) {
-        net::post(s->timer.get_executor(), [s, action] { action(s); });
+    for (auto const& [key, entry] : sessions_) {
+      auto const alive = entry.what.lock();
+      if (!alive) continue;
+      if (entry.websocket) {
+        auto ws = std::static_pointer_cast<detail::connection>(alive);
+        net::post(ws->executor(), [ws, on_websocket] { on_websocket(ws); });
+      } else {
+        auto s = std::static_pointer_cast<session_state>(alive);
+        net::post(s->timer.get_executor(), [s, on_http] { on_http(s); });
       }
     }
   }
@@ -483,7 +561,12 @@ struct server::impl final : detail::http_site {
   std::atomic<std::size_t> connections_{0};
   std::list<net::cancellation_signal> tasks_;  // main loop only; a list: signals must not move
   std::mutex registry_mutex_;
-  std::unordered_map<std::uint64_t, std::weak_ptr<session_state>> sessions_;
+  // A session_state until the upgrade, then its detail::connection.
+  struct enrolled {
+    std::weak_ptr<void> what;
+    bool websocket = false;
+  };
+  std::unordered_map<std::uint64_t, enrolled> sessions_;
   std::uint64_t next_session_ = 0;
 };
 

@@ -128,7 +128,11 @@ BOOST_AUTO_TEST_CASE(ten_thousand_idle_connections_are_held) {
     BOOST_REQUIRE(holder.wait_until_holding().rfind("holding 10000", 0) == 0);
     BOOST_TEST(eventually([&] { return server.get().connections() == wanted; }, 10s));
     auto const after = resident_kib();
-    BOOST_TEST_MESSAGE("server memory per idle connection: " << (after - before) * 1024 / wanted << " bytes");
+    auto const per_connection = (after - before) * 1024 / wanted;
+    BOOST_TEST_MESSAGE("server memory per idle connection: " << per_connection << " bytes");
+    // Measured about 4,200 (docs/performance.md, "Idle memory"); 5,600
+    // before the HTTP session's state was freed at the upgrade.
+    if (!sanitized) BOOST_TEST(per_connection < 5000u);
     // A new client is still served at once.
     run_client([&]() -> net::awaitable<void> {
       auto ws = (co_await tether::connect(server.url("/echo"), quiet_client())).value();

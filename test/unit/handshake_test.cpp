@@ -85,8 +85,9 @@ BOOST_AUTO_TEST_CASE(an_upgrade_that_breaks_a_rule_is_refused_with_400) {
   BOOST_TEST(status(asking_to_upgrade()) == 400);  // none of our subprotocols, which are required
   auto with = [](std::string_view name, std::string value) {
     auto req = asking_to_upgrade({{"Sec-WebSocket-Protocol", "chat.v1"}});
-    for (auto& field : req.headers)
-      if (field.name == name) field.value = std::move(value);
+    tether::header_list changed;
+    for (auto const& field : req.headers) changed.append(field.name, field.name == name ? value : field.value);
+    req.headers = std::move(changed);
     return req;
   };
   BOOST_TEST(status(with("Connection", "keep-alive")) == 400);
@@ -119,4 +120,51 @@ BOOST_AUTO_TEST_CASE(router_misconfiguration_throws_naming_the_route) {
   BOOST_CHECK_THROW(app.websocket("/ws", [](tether::websocket&, tether::request const&) -> boost::asio::awaitable<void> { co_return; },
                                   {.require_subprotocol = true}),
                     std::invalid_argument);
+}
+
+// The upgrade request lives as long as its handler: its headers are kept
+// in one block of views and text, which must stay right through growth,
+// copies and moves.
+BOOST_AUTO_TEST_CASE(a_requests_headers_stay_intact_through_growth_copies_and_moves) {
+  tether::request req;
+  for (int i = 0; i < 40; ++i)
+    req.headers.push_back({"X-Field-" + std::to_string(i), std::string(static_cast<std::size_t>(i), 'v')});
+  req.headers.append("Sec-WebSocket-Protocol", "chat.v1");
+  BOOST_TEST(req.headers.size() == 41u);
+  BOOST_TEST(req.header("x-field-39") == std::string(39, 'v'));
+  BOOST_TEST(req.header("X-FIELD-0").empty());
+  BOOST_TEST(req.has_header("x-field-0"));
+  BOOST_TEST(!req.has_header("X-Field-41"));
+
+  tether::request const copy = req;
+  req.headers.clear();
+  BOOST_TEST(!req.has_header("X-Field-1"));
+  BOOST_TEST(copy.headers.size() == 41u);
+  BOOST_TEST(copy.header("X-Field-7") == "vvvvvvv");
+  BOOST_TEST((copy.subprotocols() == std::vector<std::string_view>{"chat.v1"}));
+
+  tether::request moved = std::move(req);
+  moved = copy;
+  std::size_t n = 0;
+  for (auto const& field : moved.headers) {
+    if (n < 40) BOOST_TEST(field.name == "X-Field-" + std::to_string(n));
+    ++n;
+  }
+  BOOST_TEST(n == 41u);
+  moved.headers = {{"Host", "127.0.0.1"}, {"Empty", ""}};
+  BOOST_TEST(moved.headers.size() == 2u);
+  BOOST_TEST(moved.headers.front().value == "127.0.0.1");
+  BOOST_TEST(moved.has_header("Empty"));
+}
+
+// Appending a list's own field: the views point into the block that
+// growing replaces, so the copy must be made before the old block goes.
+BOOST_AUTO_TEST_CASE(a_header_list_can_append_its_own_fields) {
+  tether::header_list list{{"Host", "example.org"}};
+  for (int i = 0; i < 6; ++i) list.append(list[0].name, list[0].value);  // grows on the way
+  BOOST_TEST(list.size() == 7u);
+  for (auto const& field : list) {
+    BOOST_TEST(field.name == "Host");
+    BOOST_TEST(field.value == "example.org");
+  }
 }
