@@ -77,7 +77,6 @@ connection::connection(connection_config config, net::any_io_executor executor, 
                clock::now()),
       subprotocol_(std::move(config.subprotocol)),
       remote_(std::move(config.remote)),
-      wake_(std::in_place, executor_, clock::time_point::max()),
       watchdog_(std::in_place, executor_),
       liveness_(loop_liveness::of(executor_)) {
   liveness_->enroll(*this);
@@ -132,9 +131,10 @@ void connection::act() {
   }
   if (todo & session::write_output) start_flush();
   if (todo & session::wake_reader) notify_reader();
-  if (todo & session::wake_all)
+  // No timer yet: no one has waited, so no one needs waking.
+  if (wake_ && (todo & session::wake_all))
     wake_->cancel();
-  else if (todo & session::wake_writer)
+  else if (wake_ && (todo & session::wake_writer))
     wake_->cancel_one();
   if ((todo & session::rearm) && session_.deadline() < watchdog_deadline_) arm_watchdog();
   if (todo & session::read_again) await_readable();
@@ -391,7 +391,7 @@ net::awaitable<failure> connection::write(std::string payload, message_kind kind
     if (auto const refused = session_.write_refusal()) co_return refused;
     if ((!first || session_.waiting_writers() == 0) && session_.write_fits(payload.size())) break;
     session_.writer_waits();
-    co_await wake_->async_wait(use_tuple);  // room for one writer, or a change of state
+    co_await wake_timer().async_wait(use_tuple);  // room for one writer, or a change of state
     session_.writer_woke();
     if ((co_await net::this_coro::cancellation_state).cancelled() != net::cancellation_type::none) {
       session_.pass_turn();  // a turn given to us passes on
@@ -425,12 +425,17 @@ net::awaitable<failure> connection::close(close_code code, std::string reason,
   act();
   while (!session_.ended()) {
     session_.writer_waits();
-    co_await wake_->async_wait(use_tuple);  // any change of state
+    co_await wake_timer().async_wait(use_tuple);  // any change of state
     session_.writer_woke();
     if ((co_await net::this_coro::cancellation_state).cancelled() != net::cancellation_type::none)
       co_return make_error_code(net::error::operation_aborted);  // the close goes on without us
   }
   co_return session_.error() == tether::error::closed ? error_code{} : make_error_code(session_.error());
+}
+
+net::steady_timer& connection::wake_timer() {
+  if (!wake_) wake_ = std::make_unique<net::steady_timer>(executor_, clock::time_point::max());
+  return *wake_;
 }
 
 // ---------------------------------------------------------------- ending

@@ -171,7 +171,11 @@ class connection : public std::enable_shared_from_this<connection>, private read
   endpoint remote_;
 
   boost::asio::any_completion_handler<void(error_code)> read_waiter_;
-  std::optional<boost::asio::steady_timer> wake_;  // writers and closers: cancel() wakes every one
+  // Writers and closers wait on it; cancel() wakes every one. Made when
+  // the first one waits (back-pressure or a close), so that an idle
+  // connection does not hold a timer (120 bytes) for it.
+  std::unique_ptr<boost::asio::steady_timer> wake_;
+  boost::asio::steady_timer& wake_timer();
   std::optional<boost::asio::steady_timer> watchdog_;
   // After the timers: a service made after theirs is shut down before them,
   // so on_loop_gone() finds them (and the stream) still whole.
