@@ -41,4 +41,15 @@ http::response<http::string_body> make_http_response(response&& res, unsigned ve
 
 response refusal(int status, std::string text) { return response::text(std::move(text) + "\n", status); }
 
+std::string_view refusal_text(response const& res) noexcept {
+  std::string_view text = res.body;
+  if (!text.empty() && text.back() == '\n') text.remove_suffix(1);
+  return text;
+}
+
+std::string_view header_value(http::request_header<> const& req, http::field name) noexcept {
+  auto const value = req[name];
+  return {value.data(), value.size()};
+}
+
 }  // namespace tether::detail

@@ -8,6 +8,7 @@
 #include <boost/beast/http/string_body.hpp>
 
 #include <string>
+#include <string_view>
 
 namespace tether::detail {
 
@@ -19,5 +20,12 @@ boost::beast::http::response<boost::beast::http::string_body> make_http_response
 
 /// A short text/plain answer for a refused request.
 response refusal(int status, std::string text);
+
+/// The sentence of a refusal() answer: its body without the newline.
+std::string_view refusal_text(response const& res) noexcept;
+
+/// A header field's value as a string_view (Beast gives its own type).
+std::string_view header_value(boost::beast::http::request_header<> const& req,
+                              boost::beast::http::field name) noexcept;
 
 }  // namespace tether::detail

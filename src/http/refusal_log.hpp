@@ -80,6 +80,11 @@ struct refusal_subject {
   std::string_view host = {};
 };
 
+/// The subject of a refusal of `req`, with views into it.
+inline refusal_subject subject_of(std::string_view what, request const& req) {
+  return {what, req.remote, req.target, req.header("Origin"), req.header("Host")};
+}
+
 /// `status` 0: the connection was closed without an answer.
 std::string refusal_sentence(refusal_subject const& subject, int status, std::string_view why);
 

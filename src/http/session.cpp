@@ -63,11 +63,6 @@ net::awaitable<void> refuse(std::shared_ptr<http_connection> const& c, response 
   if (sent) co_await linger(c);
 }
 
-std::string_view field(beast_request const& req, http::field name) {
-  auto const value = req[name];
-  return {value.data(), value.size()};
-}
-
 net::awaitable<void> refuse_bad_request(std::shared_ptr<http_connection> const& c, http_site& site, error_code ec,
                                         std::optional<http_refusal> refused, beast_request const& req, bool first) {
   auto const& options = site.options();
@@ -75,7 +70,7 @@ net::awaitable<void> refuse_bad_request(std::shared_ptr<http_connection> const& 
   // What the parser kept of the request: all of its header for a refusal
   // by the rules, possibly nothing for a parse error.
   std::string_view const target{req.target().data(), req.target().size()};
-  refusal_subject const subject{"request", c->remote, target, {}, field(req, http::field::host)};
+  refusal_subject const subject{"request", c->remote, target, {}, header_value(req, http::field::host)};
   if (refused) {
     refusals.report(options.logger, [&] { return refusal_sentence(subject, refused->status, refused->reason); });
     response res = refusal(refused->status, std::move(refused->reason));
@@ -93,7 +88,7 @@ net::awaitable<void> refuse_bad_request(std::shared_ptr<http_connection> const& 
                  : ec == http::error::body_limit ? refusal(413, "request body too large")
                                                  : refusal(400, "malformed request: " + ec.message());
   refusals.report(options.logger, [&] {
-    std::string why = res.body.substr(0, res.body.size() - 1);  // without refusal()'s newline
+    std::string why(refusal_text(res));
     if (res.status == 431) why += " (server_options::max_header_bytes)";
     if (res.status == 413) why += " (server_options::max_body_bytes)";
     return refusal_sentence(subject, res.status, why);
@@ -154,9 +149,7 @@ void log_router_refusal(http_connection& c, tether::logger const& log, router::d
   auto const why = router_refusal_reason(decision, r, upgrade);
   if (!why) return;
   refusal_log::of(c.stream.get_executor()).report(log, [&] {
-    return refusal_sentence({upgrade ? "WebSocket upgrade" : "request", r.remote, r.target, r.header("Origin"),
-                             r.header("Host")},
-                            status, *why);
+    return refusal_sentence(subject_of(upgrade ? "WebSocket upgrade" : "request", r), status, *why);
   });
 }
 

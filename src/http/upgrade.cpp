@@ -31,10 +31,8 @@ upgrade_verdict judge_upgrade(request const& req, unsigned http_version, upgrade
 http::response<http::string_body> refusal_of(upgrade_verdict& verdict, request const& req, unsigned http_version,
                                              tether::logger const& log, refusal_log& refusals) {
   refusals.report(log, [&] {
-    auto const& body = verdict.refusal->body;  // our reason, and refusal()'s newline
-    std::string_view const why(body.data(), body.empty() ? 0 : body.size() - 1);
-    return refusal_sentence({"WebSocket upgrade", req.remote, req.target, req.header("Origin"), req.header("Host")},
-                            verdict.refusal->status, why);
+    return refusal_sentence(subject_of("WebSocket upgrade", req), verdict.refusal->status,
+                            refusal_text(*verdict.refusal));
   });
   return make_http_response(std::move(*verdict.refusal), http_version, false);
 }

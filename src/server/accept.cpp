@@ -47,14 +47,8 @@ net::awaitable<void> refuse(handshake_state& s, response res) {
 void log_refusal(handshake_state& s, accept_options const& options, detail::refusal_subject const& subject,
                  response const& res, std::string_view why = {}) {
   detail::refusal_log::of(s.stream.get_executor()).report(options.logger, [&] {
-    std::string_view const said(res.body.data(), res.body.empty() ? 0 : res.body.size() - 1);
-    return detail::refusal_sentence(subject, res.status, why.empty() ? said : why);
+    return detail::refusal_sentence(subject, res.status, why.empty() ? detail::refusal_text(res) : why);
   });
-}
-
-std::string_view field(http::request_header<> const& req, http::field name) {
-  auto const value = req[name];
-  return {value.data(), value.size()};
 }
 
 // What the caller of accept() learns of a refusal: the status we sent and
@@ -95,7 +89,8 @@ net::awaitable<result<accepted>> accept_on(std::shared_ptr<handshake_state> s, e
     // refusal by the rules, possibly nothing for a parse error.
     auto const& head = parser.get();
     detail::refusal_subject const subject{"WebSocket upgrade", remote, {head.target().data(), head.target().size()},
-                                          field(head, http::field::origin), field(head, http::field::host)};
+                                          detail::header_value(head, http::field::origin),
+                                          detail::header_value(head, http::field::host)};
     auto res = refused ? detail::refusal(refused->status, std::move(refused->reason))
                : read_ec == http::error::header_limit || read_ec == http::error::body_limit
                    ? detail::refusal(431, "request headers too large, or a body")
@@ -124,7 +119,7 @@ net::awaitable<result<accepted>> accept_on(std::shared_ptr<handshake_state> s, e
     co_await refuse(*s, std::move(answer));
     co_return why;
   }
-  detail::refusal_subject const subject{"WebSocket upgrade", remote, r.target, r.header("Origin"), r.header("Host")};
+  auto const subject = detail::subject_of("WebSocket upgrade", r);
   if (!detail::has_token(req[http::field::upgrade], "websocket")) {
     auto res = detail::refusal(426, "this endpoint speaks WebSocket only");
     res.headers.push_back({"Upgrade", "websocket"});

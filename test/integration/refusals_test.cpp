@@ -72,6 +72,19 @@ tether::router echo_app() {
   return r;
 }
 
+// The echo app on a server whose every log line is captured.
+struct logged_server {
+  captured_log log;
+  running_server server{echo_app(), options_with(log)};
+  std::uint16_t port() { return server.port(); }
+
+  static tether::server_options options_with(captured_log& log) {
+    tether::server_options options;
+    options.logger = log.logger();
+    return options;
+  }
+};
+
 // Steady-clock seconds, as the budget counts them.
 std::int64_t second_now() {
   return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
@@ -80,11 +93,9 @@ std::int64_t second_now() {
 }  // namespace
 
 BOOST_AUTO_TEST_CASE(a_page_on_localhost_opening_ws_127_0_0_1_is_refused_and_the_log_says_why) {
-  captured_log log;
-  tether::server_options options;
-  options.logger = log.logger();
-  running_server server(echo_app(), options);
-  auto const port = server.port();
+  logged_server fixture;
+  auto& log = fixture.log;
+  auto const port = fixture.port();
   auto const origin = "http://localhost:" + std::to_string(port);
   BOOST_TEST(status_of(port, get("/echo", here(port), std::string(upgrade_headers) + "Origin: " + origin + "\r\n")) ==
              "HTTP/1.1 403 Forbidden");
@@ -163,11 +174,9 @@ BOOST_AUTO_TEST_CASE(each_kind_of_refusal_is_logged_with_its_reason_and_the_opti
 }
 
 BOOST_AUTO_TEST_CASE(a_flood_of_refusals_is_logged_within_a_budget_and_the_rest_are_counted) {
-  captured_log log;
-  tether::server_options options;
-  options.logger = log.logger();
-  running_server server(echo_app(), options);
-  auto const port = server.port();
+  logged_server fixture;
+  auto& log = fixture.log;
+  auto const port = fixture.port();
   auto const refused = get("/echo", here(port), std::string(upgrade_headers) + "Origin: http://attacker.example\r\n");
   int const flood = 1000;
   auto const first_second = second_now();
@@ -192,11 +201,9 @@ BOOST_AUTO_TEST_CASE(a_flood_of_refusals_is_logged_within_a_budget_and_the_rest_
 }
 
 BOOST_AUTO_TEST_CASE(the_peers_text_in_a_refusal_line_is_printable_and_bounded) {
-  captured_log log;
-  tether::server_options options;
-  options.logger = log.logger();
-  running_server server(echo_app(), options);
-  auto const port = server.port();
+  logged_server fixture;
+  auto& log = fixture.log;
+  auto const port = fixture.port();
   std::string const origin = "http://\xff\xfe" + std::string(5000, 'o') + ".example";
   BOOST_TEST(status_of(port, get("/echo", here(port), std::string(upgrade_headers) + "Origin: " + origin + "\r\n"))
                  .starts_with("HTTP/1.1 403"));
