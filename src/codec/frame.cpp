@@ -37,19 +37,8 @@ std::size_t encode_header(header_bytes& out, bool fin, opcode op, std::uint64_t 
 }
 
 void apply_mask(std::span<char> data, mask_key const& mask, std::uint64_t offset) noexcept {
-  std::uint8_t key[8];
-  for (int i = 0; i < 8; ++i) key[i] = mask[(offset + i) % 4];
-  std::uint64_t wide;
-  std::memcpy(&wide, key, 8);
-  char* p = data.data();
-  std::size_t n = data.size();
-  for (; n >= 8; n -= 8, p += 8) {
-    std::uint64_t word;
-    std::memcpy(&word, p, 8);
-    word ^= wide;
-    std::memcpy(p, &word, 8);
-  }
-  for (std::size_t i = 0; i < n; ++i) p[i] = static_cast<char>(p[i] ^ key[i]);
+  // In place: unmask_into() reads each block before it writes it back.
+  unmask_into(data.data(), data.data(), data.size(), mask, offset);
 }
 
 bool unmask_into(char* to, char const* from, std::size_t size, mask_key const& mask, std::uint64_t offset) noexcept {
