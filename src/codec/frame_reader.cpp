@@ -212,6 +212,10 @@ void frame_reader::grow(std::size_t more) {
   if (needed <= payload.capacity()) return;
   std::size_t const target = static_cast<std::size_t>(
       std::max<std::uint64_t>(needed, std::min<std::uint64_t>(2 * needed, payload.size() + frame_remaining_)));
+  if (payload.empty() && target <= payload_pool::max_small_capacity) {
+    payload = payload_pool::take_small(target);
+    return;
+  }
   if (needed >= payload_pool::min_capacity) {
     std::string kept = payload_pool::take(target, 2 * needed);
     if (kept.capacity() < needed) kept = payload_pool::take(needed, 2 * needed);

@@ -338,14 +338,45 @@ BOOST_AUTO_TEST_SUITE(payload_pool)
 // Each test runs on the main thread and leaves the pool as it found it (empty).
 BOOST_AUTO_TEST_CASE(keeps_large_strings_only_and_within_its_budget) {
   namespace pool = tether::detail::payload_pool;
-  pool::give(std::string(100, 'x'));  // too small to be worth keeping
+  pool::give(std::string(100, 'x'));  // the small tier's
   BOOST_TEST(pool::take(0, 1 << 30).capacity() < pool::min_capacity);
+  (void)pool::take_small(50);  // leaves the small tier as it was
   pool::give(std::string(64 << 20, 'x'));  // larger than the pool keeps
   BOOST_TEST(pool::take(0, 1 << 30).capacity() < pool::min_capacity);
   for (int i = 0; i < 10; ++i) pool::give(std::string(1 << 20, 'x'));
   int kept = 0;
   while (pool::take(1, 1 << 30).capacity() >= (1u << 20)) ++kept;
   BOOST_TEST(kept == 4);  // 4 MiB in all
+}
+
+BOOST_AUTO_TEST_CASE(small_strings_come_back_by_size_class) {
+  namespace pool = tether::detail::payload_pool;
+  auto first = pool::take_small(16);
+  BOOST_TEST(first.empty());
+  BOOST_TEST(first.capacity() >= 16u);
+  BOOST_TEST(first.capacity() <= 2 * 16u);  // a peer's 16 bytes cost at most twice that
+  first.assign(16, 'a');
+  char const* const storage = first.data();
+  pool::give(std::move(first));
+  auto again = pool::take_small(20);  // the same class
+  BOOST_TEST(again.empty());
+  BOOST_TEST((again.data() == storage));
+  BOOST_TEST(pool::take_small(200).capacity() >= 200u);  // another class: a new string
+  BOOST_TEST(pool::take_small(100000).capacity() >= 100000u);  // above the tier: exact
+  // A class keeps at most 128 KiB of strings: of 1,000 given back, 128 of 1 KiB.
+  std::vector<std::string> many;
+  std::set<char const*> given;
+  for (int i = 0; i < 1000; ++i) {
+    many.push_back(pool::take_small(1000));
+    given.insert(many.back().data());
+  }
+  for (auto& s : many) pool::give(std::move(s));
+  std::vector<std::string> back;
+  for (int i = 0; i < 1000; ++i) back.push_back(pool::take_small(1000));
+  auto const reused = std::count_if(back.begin(), back.end(), [&](auto const& s) { return given.count(s.data()) > 0; });
+  BOOST_TEST(reused == 128);
+  pool::give(std::move(again));
+  (void)pool::take_small(20);  // leaves the pool as it found it
 }
 
 BOOST_AUTO_TEST_CASE(hands_out_the_smallest_string_in_range_and_empty) {
