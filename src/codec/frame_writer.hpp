@@ -23,7 +23,14 @@ struct outgoing_frame {
   bool published = false;  // from a hub: a full queue may drop it
   std::string payload;
   std::shared_ptr<std::string const> framed;  // instead: header and payload
-  std::size_t queued_size() const noexcept { return framed ? framed->size() : payload.size(); }
+  std::size_t run_payloads = 0;  // a run's: its frames' payload bytes
+  /// Whether this is a run of small frames: no header of its own, whole
+  /// frames in its payload (session::queue_data).
+  bool is_run() const noexcept { return header_size == 0 && !framed; }
+  /// What counts against max_write_queue: payloads, as they leave.
+  std::size_t queued_size() const noexcept {
+    return framed ? framed->size() : is_run() ? run_payloads : payload.size();
+  }
 };
 
 /// How this side compresses what it sends, as permessage-deflate agreed.

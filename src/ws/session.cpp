@@ -23,6 +23,12 @@ constexpr std::size_t max_waiting_pongs = 32;
 // Linux takes at most IOV_MAX (1024) buffers per sendmsg.
 constexpr std::size_t max_output_buffers = 1024;
 
+// Runs of small frames (session::queue_data): a frame this large is the
+// largest copied into one, and a run holds at most max_run_size bytes.
+constexpr std::size_t max_packed_frame = 1024;
+constexpr std::size_t max_run_size = 64 * 1024;
+constexpr std::size_t first_run_capacity = 1023;  // a size class of payload_pool's
+
 // What one stored message counts against max_read_queue: a flood of empty
 // messages must fill it too.
 std::size_t inbox_cost(message const& msg) noexcept { return msg.payload.size() + sizeof(message); }
@@ -266,9 +272,33 @@ void session::start_sending(time_point now) {
   if (options_.send_timeout.count() > 0) actions_ |= rearm;
 }
 
+// Small frames are copied, as they are queued, into one buffer of many
+// (a run: an outgoing_frame whose header is part of its payload), and
+// their payloads recycled at once. The kernel copies one buffer of many
+// frames far faster than as many small buffers (measured: a 16-byte echo
+// with 32 in flight spent 9 % of its time in the kernel's per-buffer
+// copy), and a run costs one queue entry. Larger frames, and published
+// ones (a full queue may drop them one by one), keep their own entries.
 void session::queue_data(outgoing_frame frame, time_point now) {
-  queued_bytes_ += frame.queued_size();  // what leaves, compressed or not
-  data_queue_.push_back(std::move(frame));
+  std::size_t const framed_size = frame.header_size + frame.payload.size();
+  if (frame.framed || frame.published || framed_size > max_packed_frame) {
+    queued_bytes_ += frame.queued_size();  // what leaves, compressed or not
+    data_queue_.push_back(std::move(frame));
+    start_sending(now);
+    return;
+  }
+  if (data_queue_.empty() || !data_queue_.back().is_run() ||
+      data_queue_.back().payload.size() + framed_size > max_run_size) {
+    outgoing_frame run;
+    run.op = frame.op;
+    run.payload = payload_pool::take_small(std::max(framed_size, first_run_capacity));
+    data_queue_.push_back(std::move(run));
+  }
+  auto& run = data_queue_.back();
+  run.payload.append(frame.header.data(), frame.header_size).append(frame.payload);
+  run.run_payloads += frame.payload.size();
+  queued_bytes_ += frame.payload.size();
+  payload_pool::give(std::move(frame.payload));
   start_sending(now);
 }
 
@@ -318,7 +348,7 @@ std::span<boost::asio::const_buffer const> session::output() {
         gather_.emplace_back(frame.framed->data(), frame.framed->size());
         continue;
       }
-      gather_.emplace_back(frame.header.data(), frame.header_size);
+      if (frame.header_size > 0) gather_.emplace_back(frame.header.data(), frame.header_size);
       if (!frame.payload.empty()) gather_.emplace_back(frame.payload.data(), frame.payload.size());
     }
   }
