@@ -23,6 +23,7 @@
 #include <boost/asio/any_completion_handler.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/buffer.hpp>
+#include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/system/result.hpp>
 
@@ -160,6 +161,9 @@ class connection : public std::enable_shared_from_this<connection>, private read
   void on_watchdog();
 
   boost::asio::any_io_executor executor_;
+  // executor_'s own, when it is an io_context's: on_own_thread() asks it.
+  boost::asio::io_context::executor_type const* own_executor_;
+  bool on_own_thread() const noexcept { return own_executor_ && own_executor_->running_in_this_thread(); }
   // The stream lives in the connection's own memory, not an allocation of
   // its own: an idle connection's size is the product. stream_ points into
   // stream_space_; null only once on_loop_gone() destroyed the stream

@@ -128,7 +128,9 @@ class session {
     return queued_bytes_ == 0 || queued_bytes_ + size <= options_.max_write_queue;
   }
   /// Queues a data message; write_refusal() must be zero. Text must be
-  /// UTF-8 (check_payload()).
+  /// UTF-8 (check_payload()). `now` is read only when nothing was being
+  /// sent (sending() was false).
+  bool sending() const noexcept { return sending_; }
   void send(std::string payload, message_kind kind, time_point now);
   static error_code check_payload(std::string_view payload, message_kind kind) noexcept;
   error_code ping(std::string payload, time_point now);
