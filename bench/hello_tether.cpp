@@ -13,7 +13,8 @@ net::awaitable<void> echo(tether::websocket& ws, tether::request const&) {
     if (co_await ws.write(std::move(*msg))) break;
 }
 
-// hello_tether [--port N] [--threads N] [--compress]
+// hello_tether [--port N] [--threads N] [--compress] [--tls CHAIN KEY]
+// (--tls: wss:// on the same port, with the PEM files given)
 int main(int argc, char** argv) {
   // Every load generator connection comes from 127.0.0.1: the per-address
   // limit (1024 by default) would refuse most of them.
@@ -26,6 +27,10 @@ int main(int argc, char** argv) {
     if (arg == "--port" && i + 1 < argc) options.port = static_cast<std::uint16_t>(std::atoi(argv[++i]));
     else if (arg == "--threads" && i + 1 < argc) options.threads = static_cast<unsigned>(std::atoi(argv[++i]));
     else if (arg == "--compress") endpoint.websocket.compression.enabled = true;
+    else if (arg == "--tls" && i + 2 < argc) {
+      options.tls.certificates.push_back(tether::certificate::from_files(argv[i + 1], argv[i + 2]));
+      i += 2;
+    }
     else return 2;
   }
   tether::router app;

@@ -1,12 +1,12 @@
 /* A small epoll load generator for WebSocket echo servers.
- *   loadgen echo PORT PATH CONNECTIONS SIZE INFLIGHT SECONDS [compress]
+ *   loadgen echo PORT PATH CONNECTIONS SIZE INFLIGHT SECONDS [compress] [tls]
  *     keeps INFLIGHT masked text messages of SIZE bytes in flight on each
  *     connection, checks every echo byte for byte, prints
  *     "RATE messages/s ... mb_per_s=X" (the first word is the rate).
- *   loadgen latency PORT PATH CONNECTIONS SIZE SECONDS [compress]
+ *   loadgen latency PORT PATH CONNECTIONS SIZE SECONDS [compress] [tls]
  *     one message in flight per connection; prints the round trip's
  *     "p50_us=.. p99_us=.. p999_us=.." from a histogram of every echo.
- *   loadgen hold PORT PATH CONNECTIONS SECONDS
+ *   loadgen hold PORT PATH CONNECTIONS SECONDS [compress] [tls]
  *     opens CONNECTIONS idle WebSockets and holds them for SECONDS.
  *   loadgen broadcast PUB_PORT SUB_PORT SUBSCRIBERS SIZE WINDOW SECONDS
  *     one connection to PUB_PORT/publish sends numbered text messages of
@@ -22,6 +22,10 @@
  * "compress" offers permessage-deflate without context takeover: messages
  * go out compressed, and compressed echoes are inflated before the check;
  * the output says whether the server agreed (compressed=0/1).
+ * "tls" makes each connection a TLS one (wss://): the handshake, then the
+ * upgrade and every frame through OpenSSL. It does not verify the server's
+ * certificate: the server is on loopback and this measures it, nothing
+ * here is secret.
  * Loopback only: it connects to 127.0.0.1. */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -37,10 +41,14 @@
 #include <unistd.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <signal.h>
 #include <zlib.h>
 
 typedef struct {
   int fd;
+  SSL *ssl; /* NULL without "tls" */
   char *in; size_t in_len, in_cap;
   char *out; size_t out_len, out_cap;
   double sent_at; /* latency mode: when the message in flight left */
@@ -56,6 +64,7 @@ static char *frame;  /* one masked frame, reused */
 static size_t frame_len;
 static char *expect; /* the unmasked payload */
 static int offer_compression, compressed; /* offered; agreed by the server */
+static SSL_CTX *tls; /* NULL without "tls" */
 static z_stream inflater;
 static char *inflated;
 
@@ -84,6 +93,30 @@ static double percentile(double p) {
 
 static double now(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t); return t.tv_sec + t.tv_nsec / 1e9; }
 static void die(const char *what) { perror(what); exit(1); }
+static void die_tls(const char *what) {
+  fprintf(stderr, "%s: TLS failed\n", what);
+  ERR_print_errors_fp(stderr);
+  exit(1);
+}
+
+static void setup_tls(int idle) {
+  /* OpenSSL writes with write(2): a server that goes away would raise
+   * SIGPIPE and end the run without a word. */
+  signal(SIGPIPE, SIG_IGN);
+  tls = SSL_CTX_new(TLS_client_method());
+  if (!tls) die_tls("SSL_CTX_new");
+  SSL_CTX_set_verify(tls, SSL_VERIFY_NONE, NULL); /* loopback benchmark: see the top */
+  /* flush_out() retries a blocked write with its buffer moved (queue()
+   * may grow it) and longer (more frames queued since), which OpenSSL
+   * allows with these; the prefix it already took stays the same. */
+  long mode = SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER;
+  /* Held connections are only the server's measure: ours need not keep
+   * 10,000 pairs of record buffers. */
+  if (idle) mode |= SSL_MODE_RELEASE_BUFFERS;
+  SSL_CTX_set_mode(tls, mode);
+  /* Several records per recv() when they are there. */
+  SSL_CTX_set_read_ahead(tls, 1);
+}
 
 /* Text that compresses like real text does, not like one repeated byte. */
 static void fill_text(char *p, size_t n) {
@@ -163,7 +196,17 @@ static int inflate_matches(const unsigned char *p, size_t len) {
   return inflater.total_out == msg_size && memcmp(inflated, expect, msg_size) == 0;
 }
 
-static int open_ws(int port, const char *path, int *agreed) {
+/* Blocking reads and writes, for the upgrade (the socket is still blocking). */
+static int handshake_write(int fd, SSL *ssl, const char *p, int n) {
+  return ssl ? SSL_write(ssl, p, n) : (int)write(fd, p, n);
+}
+
+static int handshake_read(int fd, SSL *ssl, char *p, int n) {
+  return ssl ? SSL_read(ssl, p, n) : (int)read(fd, p, n);
+}
+
+/* With "tls", *ssl gets the connection's TLS state. */
+static int open_ws(int port, const char *path, int *agreed, SSL **ssl) {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
   if (fd < 0) die("socket");
   struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
@@ -171,16 +214,25 @@ static int open_ws(int port, const char *path, int *agreed) {
   if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) die("connect");
   int one = 1;
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  SSL *s = NULL;
+  if (tls) {
+    s = SSL_new(tls);
+    if (!s || !SSL_set_fd(s, fd)) die_tls("SSL_new");
+    if (SSL_connect(s) != 1) die_tls("SSL_connect");
+  }
+  if (ssl) *ssl = s;
   char req[512];
   int n = snprintf(req, sizeof req,
                    "GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n%s\r\n", path, port,
                    offer_compression ? "Sec-WebSocket-Extensions: permessage-deflate; server_no_context_takeover; "
                                        "client_no_context_takeover\r\n" : "");
-  if (write(fd, req, n) != n) die("write handshake");
+  if (handshake_write(fd, s, req, n) != n) die("write handshake");
   char resp[2048]; size_t got = 0;
-  while (got < sizeof resp - 1) {  /* byte by byte: never swallow a frame */
-    ssize_t r = read(fd, resp + got, 1);
+  /* Byte by byte: never swallow a frame. (Through TLS, what follows the
+   * response stays in OpenSSL for the next SSL_read.) */
+  while (got < sizeof resp - 1) {
+    int r = handshake_read(fd, s, resp + got, 1);
     if (r <= 0) die("read handshake");
     got += r; resp[got] = 0;
     if (got >= 4 && memcmp(resp + got - 4, "\r\n\r\n", 4) == 0) break;
@@ -195,10 +247,33 @@ static void queue(conn_t *c, int count) {
   for (int i = 0; i < count; ++i) { memcpy(c->out + c->out_len, frame, frame_len); c->out_len += frame_len; }
 }
 
+/* Through TLS: the bytes SSL_read or SSL_write moved, or 0 when OpenSSL
+ * must wait for the socket, in either direction (SSL_write may have to
+ * read first, SSL_read to write). Every epoll event, in or out, retries
+ * both reading and writing, so whichever readiness it waits for brings
+ * the retry. */
+static ssize_t tls_result(SSL *ssl, int r, const char *what) {
+  if (r > 0) return r;
+  switch (SSL_get_error(ssl, r)) {
+  case SSL_ERROR_WANT_READ:
+  case SSL_ERROR_WANT_WRITE: return 0;
+  case SSL_ERROR_ZERO_RETURN: fprintf(stderr, "the server closed a connection\n"); exit(1);
+  default: die_tls(what);
+  }
+  return 0;
+}
+
 static void flush_out(conn_t *c) {
   while (c->out_len > 0) {
-    ssize_t w = send(c->fd, c->out, c->out_len, MSG_NOSIGNAL);
-    if (w < 0) { if (errno == EAGAIN) return; die("send"); }
+    ssize_t w;
+    if (c->ssl) {
+      int chunk = c->out_len > INT_MAX ? INT_MAX : (int)c->out_len;
+      w = tls_result(c->ssl, SSL_write(c->ssl, c->out, chunk), "SSL_write");
+      if (w == 0) return;
+    } else {
+      w = send(c->fd, c->out, c->out_len, MSG_NOSIGNAL);
+      if (w < 0) { if (errno == EAGAIN) return; die("send"); }
+    }
     memmove(c->out, c->out + w, c->out_len - w); c->out_len -= w;
   }
 }
@@ -207,6 +282,12 @@ static void flush_out(conn_t *c) {
  * now. A connection the server closed ends the run. */
 static ssize_t receive_some(conn_t *c) {
   if (c->in_cap - c->in_len < 65536) { c->in_cap *= 2; c->in = realloc(c->in, c->in_cap); }
+  if (c->ssl) {
+    size_t room = c->in_cap - c->in_len;
+    ssize_t r = tls_result(c->ssl, SSL_read(c->ssl, c->in + c->in_len, room > INT_MAX ? INT_MAX : (int)room), "SSL_read");
+    c->in_len += r;
+    return r;
+  }
   ssize_t r = recv(c->fd, c->in + c->in_len, c->in_cap - c->in_len, 0);
   if (r < 0) { if (errno == EAGAIN) return 0; die("recv"); }
   if (r == 0) { fprintf(stderr, "the server closed a connection\n"); exit(1); }
@@ -322,7 +403,7 @@ static int broadcast_main(int pub_port, int sub_port, int n, long window, double
   int ep = epoll_create1(0);
   subscriber_t *subs = calloc(n, sizeof(subscriber_t));
   for (int i = 0; i < n; ++i) {
-    subs[i].c.fd = open_ws(sub_port, "/subscribe", NULL);
+    subs[i].c.fd = open_ws(sub_port, "/subscribe", NULL, NULL);
     subs[i].last = -1;
     fcntl(subs[i].c.fd, F_SETFL, O_NONBLOCK);
     subs[i].c.in_cap = 1 << 17; subs[i].c.in = malloc(subs[i].c.in_cap);
@@ -330,7 +411,7 @@ static int broadcast_main(int pub_port, int sub_port, int n, long window, double
     epoll_ctl(ep, EPOLL_CTL_ADD, subs[i].c.fd, &ev);
   }
   conn_t pub = {0};
-  pub.fd = open_ws(pub_port, "/publish", NULL);
+  pub.fd = open_ws(pub_port, "/publish", NULL, NULL);
   fcntl(pub.fd, F_SETFL, O_NONBLOCK);
   struct epoll_event pev = {.events = EPOLLOUT | EPOLLET, .data.ptr = NULL};
   epoll_ctl(ep, EPOLL_CTL_ADD, pub.fd, &pev);
@@ -437,6 +518,18 @@ static int redis_main(int port, double seconds) {
   return 0;
 }
 
+/* The words after a mode's numbers: "compress" and "tls", in any order. */
+static int read_options(int argc, char **argv, int first, int idle) {
+  int use_tls = 0;
+  for (int i = first; i < argc; ++i) {
+    if (strcmp(argv[i], "compress") == 0) offer_compression = 1;
+    else if (strcmp(argv[i], "tls") == 0) use_tls = 1;
+    else { fprintf(stderr, "unknown option %s\n", argv[i]); return 0; }
+  }
+  if (use_tls) setup_tls(idle);
+  return 1;
+}
+
 int main(int argc, char **argv) {
   if (argc == 5 && strcmp(argv[1], "redis") == 0) {
     msg_size = strtoul(argv[3], 0, 10);
@@ -451,8 +544,9 @@ int main(int argc, char **argv) {
   int hold = strcmp(argv[1], "hold") == 0, latency = strcmp(argv[1], "latency") == 0;
   int port = atoi(argv[2]); const char *path = argv[3]; int n = atoi(argv[4]);
   if (hold) {
-    int *fds = malloc(sizeof(int) * n);
-    for (int i = 0; i < n; ++i) fds[i] = open_ws(port, path, NULL);
+    if (!read_options(argc, argv, 6, 1)) return 2;
+    conn_t *held = calloc(n, sizeof(conn_t));
+    for (int i = 0; i < n; ++i) held[i].fd = open_ws(port, path, NULL, &held[i].ssl);
     printf("holding %d connections\n", n); fflush(stdout);
     sleep(atoi(argv[5]));
     return 0;
@@ -462,17 +556,17 @@ int main(int argc, char **argv) {
   if (latency) {
     if (argc < 7) return 2;
     seconds = atof(argv[6]);
-    offer_compression = argc > 7 && strcmp(argv[7], "compress") == 0;
+    if (!read_options(argc, argv, 7, 0)) return 2;
   } else {
     if (argc < 8) return 2;
     inflight = atoi(argv[6]); seconds = atof(argv[7]);
-    offer_compression = argc > 8 && strcmp(argv[8], "compress") == 0;
+    if (!read_options(argc, argv, 8, 0)) return 2;
   }
   int ep = epoll_create1(0);
   conn_t *cs = calloc(n, sizeof(conn_t));
   for (int i = 0; i < n; ++i) {
     int agreed = 0;
-    cs[i].fd = open_ws(port, path, &agreed);
+    cs[i].fd = open_ws(port, path, &agreed, &cs[i].ssl);
     if (i == 0) { compressed = agreed; build_frame(); }
     fcntl(cs[i].fd, F_SETFL, O_NONBLOCK);
     cs[i].in_cap = 1 << 20; cs[i].in = malloc(cs[i].in_cap);

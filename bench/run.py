@@ -16,6 +16,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -46,6 +47,12 @@ BROADCAST_SERVERS = {
                           True),
 }
 
+# The TLS cases' servers: wss:// with a certificate made for the run
+# ({cert} and {key}, PEM files).
+TLS_SERVERS = {
+    "tether": ([build_path("bench", "hello_tether"), "--port", "{port}", "--tls", "{cert}", "{key}"], True),
+}
+
 # The Redis latency case: Redis pub/sub alone, then one Tether instance,
 # then two instances linked through Redis.
 REDIS_SETUPS = ["redis pub/sub (floor)", "tether, same instance", "tether, through redis"]
@@ -62,17 +69,28 @@ CASES = [
     ("latency_16B", "latency, 1 connection, 16 B", "latency", 1, 16, 1, False),
     ("latency_1KiB", "latency, 1 connection, 1 KiB", "latency", 1, 1024, 1, False),
     ("idle_10k", "10,000 idle connections: server memory per connection", "hold", 10000, 0, 0, False),
+    ("idle_10k_tls", "10,000 idle TLS connections: server memory per connection", "hold", 10000, 0, 0, False),
     ("broadcast_1000", "broadcast, 1 publisher to 1,000 subscribers, 64 B, 64 publishes in flight", "broadcast",
      1000, 64, 64, False),
     ("redis_latency", "publish to delivery, 1 subscriber, 64 B, one at a time", "redis", 1, 64, 1, False),
 ]
 
-# The peers each mode's ratios are taken against.
-REFERENCES = {"broadcast": ("node ws", "python websockets"), "redis": ("redis pub/sub (floor)", None)}
+# Cases over TLS: only the servers of TLS_SERVERS take part.
+TLS_CASES = {"idle_10k_tls"}
+
+# The peers each mode's ratios are taken against (a case's key first).
+REFERENCES = {"broadcast": ("node ws", "python websockets"), "redis": ("redis pub/sub (floor)", None),
+              "idle_10k_tls": (None, None)}
+
+
+def references(case):
+    return REFERENCES.get(case[0]) or REFERENCES.get(case[2], ("beast", "epoll (limit)"))
 
 
 def servers_for(case, selected):
     mode = case[2]
+    if case[0] in TLS_CASES:
+        return [s for s in TLS_SERVERS if s in selected]
     if mode == "broadcast":
         return [s for s in BROADCAST_SERVERS if s in selected]
     if mode == "redis":
@@ -121,9 +139,9 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def start_server(name, port, compress, table=None):
+def start_server(name, port, compress, table=None, tls_files=None):
     command, pinned = (table or SERVERS)[name]
-    command = [part.format(port=port) for part in command]
+    command = [part.format(port=port, **(tls_files or {})) for part in command]
     if compress and name.startswith("tether"):
         command.append("--compress")
     env = dict(os.environ, COMPRESS="1" if compress else "0")
@@ -191,21 +209,35 @@ def measure_redis(name, case, seconds):
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def measure(name, case, seconds):
+def make_certificate(directory):
+    """An EC P-256 certificate for 127.0.0.1 and its key, made with the
+    openssl command: EC rather than RSA, since 10,000 handshakes are
+    signed on the server's one core."""
+    files = {"cert": os.path.join(directory, "cert.pem"), "key": os.path.join(directory, "key.pem")}
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+                    "-keyout", files["key"], "-out", files["cert"], "-days", "1", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True)
+    return files
+
+
+def measure(name, case, seconds, tls_files=None):
     key, _, mode, connections, size, inflight, compress = case
     if mode == "redis":
         return measure_redis(name, case, seconds)
-    table = BROADCAST_SERVERS if mode == "broadcast" else SERVERS
+    tls = key in TLS_CASES
+    table = TLS_SERVERS if tls else BROADCAST_SERVERS if mode == "broadcast" else SERVERS
     port = free_port()
-    server = start_server(name, port, compress, table)
+    server = start_server(name, port, compress, table, tls_files if tls else None)
     loadgen = loadgen_path()
     pin = ["taskset", "-c", "1"] if table[name][1] else ["taskset", "-c", "0,1"]
     try:
         if mode == "hold":
             time.sleep(0.5)
             before = rss_kib(server.pid)
-            holder = subprocess.Popen(pin + [loadgen, "hold", str(port), "/echo", str(connections), str(int(seconds) + 30)],
-                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            command = [loadgen, "hold", str(port), "/echo", str(connections), str(int(seconds) + 30)]
+            if tls:
+                command.append("tls")
+            holder = subprocess.Popen(pin + command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
             line = holder.stdout.readline()
             if not line.startswith("holding"):
                 holder.kill()
@@ -224,6 +256,8 @@ def measure(name, case, seconds):
             command = [loadgen, "echo", str(port), "/echo", str(connections), str(size), str(inflight), str(seconds)]
         if compress:
             command.append("compress")
+        if tls:
+            command.append("tls")
         cpu_before, wall_before = cpu_seconds(server.pid), time.monotonic()
         done = subprocess.run(pin + command, capture_output=True, text=True, timeout=seconds + 60)
         cpu = (cpu_seconds(server.pid) - cpu_before) / (time.monotonic() - wall_before)
@@ -291,16 +325,15 @@ def markdown(medians, servers_of, cases, meta):
              "(\"tether 2 threads\" and its load generator share both). Ratios: how many times better than "
              "the reference named in the column (higher is better, also for latency and memory).", ""]
     for case in cases:
-        first, second = REFERENCES.get(case[2], ("beast", "epoll (limit)"))
-        heads = f"| server | {unit(case)} | vs {first} |" + (f" vs {second} |" if second else "")
-        lines += [f"## {case[1]}", "", heads + " server CPU | note |",
-                  "|---|---|---|" + ("---|" if second else "") + "---|---|"]
+        refs = [r for r in references(case) if r]
+        heads = f"| server | {unit(case)} |" + "".join(f" vs {r} |" for r in refs)
+        lines += [f"## {case[1]}", "", heads + " server CPU | note |", "|---|---|" + "---|" * len(refs) + "---|---|"]
         for name in servers_of(case):
             entry = medians.get((case[0], name))
             if not entry:
-                lines.append(f"| {name} | failed |" + (" |" if second else "") + " | | |")
+                lines.append(f"| {name} | failed |" + " |" * len(refs) + " | |")
                 continue
-            ratios = [ratio(medians, case, name, r) for r in (first, second) if r]
+            ratios = [ratio(medians, case, name, r) for r in refs]
             value = entry["median"]
             shown = f"{value:,.0f}" if value >= 100 else f"{value:,.1f}"
             if "p99_us" in entry:
@@ -311,9 +344,11 @@ def markdown(medians, servers_of, cases, meta):
             note = ""
             if case[6]:
                 note = "compressed" if entry.get("compressed") else "compression not negotiated"
-            cells = " | ".join("" if r is None else f"{r:.2f}" for r in ratios)
-            lines.append(f"| {name} | {shown} | {cells} | {cpu} | {note} |")
+            cells = "".join(" | " + ("" if r is None else f"{r:.2f}") for r in ratios)
+            lines.append(f"| {name} | {shown}{cells} | {cpu} | {note} |")
         lines.append("")
+        if case[0] in TLS_CASES:
+            lines += tls_cost(medians, case)
     # Threads: the same Tether server with one event loop and with two.
     rows = []
     for case in cases:
@@ -325,6 +360,17 @@ def markdown(medians, servers_of, cases, meta):
                   "Both servers are Tether; the one with 2 loops and its load generator share the 2 CPUs.", "",
                   "| case | 1 loop | 2 loops | ratio |", "|---|---|---|---|"] + rows + [""]
     return "\n".join(lines) + "\n"
+
+
+def tls_cost(medians, case):
+    """What TLS adds per idle connection, where the plain case ran too."""
+    lines = []
+    for name in TLS_SERVERS:
+        plain, tls = medians.get(("idle_10k", name)), medians.get((case[0], name))
+        if plain and tls:
+            lines += [f"{name}: TLS adds {tls['median'] - plain['median']:,.0f} bytes per idle connection "
+                      f"({plain['median']:,.0f} plain).", ""]
+    return lines
 
 
 def plots(medians, servers, cases, prefix):
@@ -379,13 +425,15 @@ def plots(medians, servers, cases, prefix):
         plt.close(fig)
         written.append(path)
     memory = [c for c in cases if c[2] == "hold"]
-    if memory:
-        case = memory[0]
-        names = [n for n in servers if (case[0], n) in medians]
+    bars = [(c, n) for c in memory for n in servers if (c[0], n) in medians]
+    if bars:
         fig, ax = plt.subplots(figsize=(8, 4.5))
-        ax.bar(names, [medians[(case[0], n)]["median"] / 1024 for n in names])
+        # One bar per server and case, coloured by case: TLS next to plain.
+        colours = {c[0]: f"C{i}" for i, c in enumerate(memory)}
+        labels = [n + (" (TLS)" if c[0] in TLS_CASES else "") for c, n in bars]
+        ax.bar(labels, [medians[(c[0], n)]["median"] / 1024 for c, n in bars], color=[colours[c[0]] for c, _ in bars])
         ax.set_ylabel("KiB per idle connection")
-        ax.set_title(case[1])
+        ax.set_title(memory[0][1] if len(memory) == 1 else "10,000 idle connections: server memory per connection")
         plt.setp(ax.get_xticklabels(), rotation=30, ha="right", fontsize=8)
         path = prefix + "-memory.png"
         fig.tight_layout()
@@ -393,6 +441,30 @@ def plots(medians, servers, cases, prefix):
         plt.close(fig)
         written.append(path)
     return written
+
+
+def measure_all(cases, servers_of, seconds, repeats):
+    """Every case with each of its servers, `repeats` times, the servers
+    taking turns within each repeat."""
+    results = []
+    total = sum(len(servers_of(c)) for c in cases) * repeats
+    step = 0
+    with tempfile.TemporaryDirectory(prefix="tether-bench-tls-") as directory:
+        tls_files = make_certificate(directory) if any(c[0] in TLS_CASES and servers_of(c) for c in cases) else None
+        for case in cases:
+            for repeat in range(repeats):
+                for name in servers_of(case):
+                    step += 1
+                    try:
+                        result = measure(name, case, seconds, tls_files)
+                        results.append({"case": case[0], "server": name, "repeat": repeat, "result": result})
+                        shown = main_value(case, result)
+                        extra = f", server CPU {result['server_cpu'] * 100:.0f} %" if "server_cpu" in result else ""
+                        print(f"[{step}/{total}] {case[1]} | {name}: {shown:,.1f} {unit(case)}{extra}", flush=True)
+                    except Exception as e:  # one failing server must not end the run
+                        results.append({"case": case[0], "server": name, "repeat": repeat, "error": str(e)})
+                        print(f"[{step}/{total}] {case[1]} | {name}: FAILED ({e})", flush=True)
+    return results
 
 
 def main():
@@ -429,23 +501,7 @@ def main():
     def servers_of(case):
         return servers_for(case, selected)
     os.makedirs(args.out, exist_ok=True)
-
-    results = []
-    total = sum(len(servers_of(c)) for c in cases) * args.repeats
-    step = 0
-    for case in cases:
-        for repeat in range(args.repeats):
-            for name in servers_of(case):
-                step += 1
-                try:
-                    result = measure(name, case, args.seconds)
-                    results.append({"case": case[0], "server": name, "repeat": repeat, "result": result})
-                    shown = main_value(case, result)
-                    extra = f", server CPU {result['server_cpu'] * 100:.0f} %" if "server_cpu" in result else ""
-                    print(f"[{step}/{total}] {case[1]} | {name}: {shown:,.1f} {unit(case)}{extra}", flush=True)
-                except Exception as e:  # one failing server must not end the run
-                    results.append({"case": case[0], "server": name, "repeat": repeat, "error": str(e)})
-                    print(f"[{step}/{total}] {case[1]} | {name}: FAILED ({e})", flush=True)
+    results = measure_all(cases, servers_of, args.seconds, args.repeats)
 
     prefix = os.path.join(args.out, args.name)
     if args.merge and os.path.exists(prefix + ".json"):
