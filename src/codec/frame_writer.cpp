@@ -20,7 +20,7 @@ outgoing_frame frame_writer::make(opcode op, std::string payload) {
   // A peer that limits our window to 8 bits gets plain messages: zlib
   // cannot write with a 256-byte window, and RFC 7692 lets any message go
   // uncompressed.
-  bool compress = c.on && !is_control(op) && payload.size() >= c.threshold && c.window_bits >= 9;
+  bool compress = compresses(op, payload.size());
   if (compress) {
     if (c.reset_each) {
       thread_deflater(c.window_bits, c.mem_level, c.level).compress(payload, frame.payload, true);
@@ -46,6 +46,20 @@ outgoing_frame frame_writer::make(opcode op, std::string payload) {
     frame.header_size = static_cast<std::uint8_t>(encode_header(frame.header, true, op, size, nullptr, compress));
   }
   return frame;
+}
+
+void frame_writer::append_plain(std::string& out, opcode op, std::string_view payload) const {
+  header_bytes header;
+  if (role_ == role::client) {
+    mask_key const key = random_mask_key();
+    out.append(header.data(), encode_header(header, true, op, payload.size(), &key, false));
+    std::size_t const at = out.size();
+    out.append(payload);
+    apply_mask({out.data() + at, payload.size()}, key, 0);
+  } else {
+    out.append(header.data(), encode_header(header, true, op, payload.size(), nullptr, false));
+    out.append(payload);
+  }
 }
 
 outgoing_frame frame_writer::make_close(std::uint16_t code, std::string_view reason) {

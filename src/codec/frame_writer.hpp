@@ -54,6 +54,16 @@ class frame_writer {
   /// goes out without a copy.
   outgoing_frame make(opcode op, std::string payload);
 
+  /// Whether make() would compress a message of this size.
+  bool compresses(opcode op, std::size_t size) const noexcept {
+    auto const& c = compression_;
+    return c.on && !is_control(op) && size >= c.threshold && c.window_bits >= 9;
+  }
+
+  /// Appends one frame, header and payload (masked as the role needs), to
+  /// `out`: for a message compresses() leaves as it is.
+  void append_plain(std::string& out, opcode op, std::string_view payload) const;
+
   /// A close frame: the code (none for no_status) and reason.
   outgoing_frame make_close(std::uint16_t code, std::string_view reason);
 

@@ -272,34 +272,28 @@ void session::start_sending(time_point now) {
   if (options_.send_timeout.count() > 0) actions_ |= rearm;
 }
 
+void session::queue_data(outgoing_frame frame, time_point now) {
+  queued_bytes_ += frame.queued_size();  // what leaves, compressed or not
+  data_queue_.push_back(std::move(frame));
+  start_sending(now);
+}
+
 // Small frames are copied, as they are queued, into one buffer of many
 // (a run: an outgoing_frame whose header is part of its payload), and
 // their payloads recycled at once. The kernel copies one buffer of many
 // frames far faster than as many small buffers (measured: a 16-byte echo
 // with 32 in flight spent 9 % of its time in the kernel's per-buffer
-// copy), and a run costs one queue entry. Larger frames, and published
-// ones (a full queue may drop them one by one), keep their own entries.
-void session::queue_data(outgoing_frame frame, time_point now) {
-  std::size_t const framed_size = frame.header_size + frame.payload.size();
-  if (frame.framed || frame.published || framed_size > max_packed_frame) {
-    queued_bytes_ += frame.queued_size();  // what leaves, compressed or not
-    data_queue_.push_back(std::move(frame));
-    start_sending(now);
-    return;
-  }
+// copy), and a run costs one queue entry. Larger frames, compressed ones, and
+// published ones (a full queue may drop them one by one) keep their own
+// entries (queue_data()).
+outgoing_frame& session::run_with_room(std::size_t bytes) {
   if (data_queue_.empty() || !data_queue_.back().is_run() ||
-      data_queue_.back().payload.size() + framed_size > max_run_size) {
+      data_queue_.back().payload.size() + bytes > max_run_size) {
     outgoing_frame run;
-    run.op = frame.op;
-    run.payload = payload_pool::take_small(std::max(framed_size, first_run_capacity));
+    run.payload = payload_pool::take_small(std::max(bytes, first_run_capacity));
     data_queue_.push_back(std::move(run));
   }
-  auto& run = data_queue_.back();
-  run.payload.append(frame.header.data(), frame.header_size).append(frame.payload);
-  run.run_payloads += frame.payload.size();
-  queued_bytes_ += frame.payload.size();
-  payload_pool::give(std::move(frame.payload));
-  start_sending(now);
+  return data_queue_.back();
 }
 
 void session::queue_control(outgoing_frame frame, time_point now) {
@@ -416,7 +410,17 @@ session::error_code session::check_payload(std::string_view payload, message_kin
 }
 
 void session::send(std::string payload, message_kind kind, time_point now) {
-  queue_data(writer_.make(data_opcode(kind), std::move(payload)), now);
+  auto const op = data_opcode(kind);
+  if (payload.size() + max_header_size <= max_packed_frame && !writer_.compresses(op, payload.size())) {
+    auto& run = run_with_room(payload.size() + max_header_size);
+    writer_.append_plain(run.payload, op, payload);
+    run.run_payloads += payload.size();
+    queued_bytes_ += payload.size();
+    payload_pool::give(std::move(payload));
+    start_sending(now);
+  } else {
+    queue_data(writer_.make(op, std::move(payload)), now);
+  }
   note_room();  // room may remain for the next one
 }
 

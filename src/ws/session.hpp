@@ -195,6 +195,7 @@ class session {
   void on_peer_close();
 
   void queue_data(outgoing_frame frame, time_point now);
+  outgoing_frame& run_with_room(std::size_t bytes);
   void queue_control(outgoing_frame frame, time_point now);
   void queue_close(close_code code, std::string_view reason, time_point now);
   void start_sending(time_point now);
