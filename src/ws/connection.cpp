@@ -318,17 +318,23 @@ net::awaitable<result<message>> connection::read(std::shared_ptr<void> owner) {
     bool& flag;
     ~done_reading() { flag = false; }
   } const guard{reading_};
-  for (;;) {
-    if (auto msg = session_.take_message()) {
-      act();  // a full inbox that drained lets the pump read again
-      co_return std::move(*msg);
-    }
-    if (auto const ended = session_.read_error()) co_return ended;
+  while (!session_.has_message() && !session_.read_error()) {
     auto const woke = co_await input_wait{*this};
     // Cancelled (say by `read() || timer`): leave the messages for the next read.
     if (woke == wakeup::cancelled || (co_await net::this_coro::cancellation_state).cancelled() != net::cancellation_type::none)
       co_return make_error_code(net::error::operation_aborted);
   }
+  co_return take_message();
+}
+
+// Outside read(): every local of a coroutine has a place in its frame for
+// as long as it waits.
+result<message> connection::take_message() {
+  if (auto msg = session_.take_message()) {
+    act();  // a full inbox that drained lets the pump read again
+    return std::move(*msg);
+  }
+  return session_.read_error();
 }
 
 // ---------------------------------------------------------------- writing

@@ -157,6 +157,7 @@ class connection : public std::enable_shared_from_this<connection>, private read
   template <class Handler>
   void wait_for_input(Handler handler);
   void notify_reader() noexcept;
+  result<message> take_message();
   void complete_read_wait(wakeup why) noexcept;
   void arm_watchdog();
   void on_watchdog();

@@ -116,6 +116,7 @@ class session {
 
   // ------------------------------------------------------------ application
   std::optional<message> take_message() noexcept;
+  bool has_message() const noexcept { return inbox_head_ < inbox_.size(); }
   /// Why no more messages will come (once the inbox is empty); zero while
   /// they may.
   error_code read_error() const noexcept;
