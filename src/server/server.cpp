@@ -444,8 +444,18 @@ struct server::impl final : detail::http_site {
     // Each of the server's io_contexts runs on one thread, as the poller requires.
     auto& readiness = detail::poller::of(state.stream.get_executor());
     state.ws = detail::start_websocket(std::move(state.stream), ticket.upgrade, std::move(ticket.agreed),
-                                       ticket.route->options.websocket, options_.logger, &readiness);
+                                       settings_for(*ticket.route), &readiness);
     return state.ws;
+  }
+
+  // Every connection of a route shares one copy of its settings, made at
+  // its first upgrade; the copy outlives the server while a connection
+  // (a handle kept past it) still reads it.
+  std::shared_ptr<detail::connection_settings const> settings_for(router::websocket_route const& route) {
+    std::lock_guard lock(settings_mutex_);
+    auto& shared = route_settings_[&route];
+    if (!shared) shared = detail::share_settings(route.options.websocket, options_.logger);
+    return shared;
   }
 
   void log_failure(std::string const& who, std::uint64_t connection, std::exception_ptr failure) {
@@ -568,6 +578,9 @@ struct server::impl final : detail::http_site {
   };
   std::unordered_map<std::uint64_t, enrolled> sessions_;
   std::uint64_t next_session_ = 0;
+  std::mutex settings_mutex_;
+  std::unordered_map<router::websocket_route const*, std::shared_ptr<detail::connection_settings const>>
+      route_settings_;
 };
 
 server::server(router app, server_options options)

@@ -40,8 +40,7 @@ namespace tether::detail {
 
 struct connection_config {
   role local_role = role::server;
-  websocket_options options;
-  tether::logger log;
+  std::shared_ptr<connection_settings const> settings;  // not null
   std::string subprotocol;
   endpoint remote;
   deflate_agreement deflate{};
