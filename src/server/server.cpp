@@ -327,6 +327,13 @@ struct server::impl final : detail::http_site {
     router::websocket_route const* route;
     std::shared_ptr<detail::connection> conn;
     membership member;
+    // co_spawn's frame keeps work counted on the completion handler's
+    // executor while the handler runs: the loop's own executor takes 8
+    // bytes there, an any_io_executor 56. The handler runs on the loop
+    // either way.
+    using executor_type = net::io_context::executor_type;
+    executor_type loop;
+    executor_type get_executor() const noexcept { return loop; }
 
     void operator()(std::exception_ptr thrown) {
       auto ending = close_code::normal;
@@ -345,8 +352,11 @@ struct server::impl final : detail::http_site {
     auto conn = open_websocket(state, ticket);
     enroll_websocket(key, conn);
     handler_call call{ticket.route, detail::make_websocket(conn), std::move(ticket.upgrade.req)};
-    handler_done done{this, ticket.route, conn, membership(this, key, state.admitted, std::move(state.counted_as))};
     auto const executor = conn->executor();
+    // Every loop of a server is an io_context.
+    auto& loop = static_cast<net::io_context&>(net::query(executor, net::execution::context));
+    handler_done done{this, ticket.route, conn, membership(this, key, state.admitted, std::move(state.counted_as)),
+                      loop.get_executor()};
     net::co_spawn(executor, std::move(call), std::move(done));
   }
 
