@@ -264,8 +264,8 @@ net::awaitable<connect_result> open_connection(std::string url, std::shared_ptr<
                                                        "\", which was not offered");
 
   std::string early(static_cast<char const*>(buffer.data().data()), buffer.size());
-  detail::connection_config config{detail::role::client, options.websocket, options.logger, std::move(subprotocol),
-                                   std::move(remote), deflate};
+  detail::connection_config config{detail::role::client, detail::share_settings(options.websocket, options.logger),
+                                   std::move(subprotocol), std::move(remote), deflate};
   auto conn = std::make_shared<detail::connection>(std::move(*a->stream), std::move(config));
   conn->start(std::move(early));
   if (conn->log().enabled(log_level::debug))

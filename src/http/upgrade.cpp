@@ -49,13 +49,14 @@ http::response<http::empty_body> switching_protocols(upgrade_verdict const& verd
 }
 
 std::shared_ptr<connection> start_websocket(transport&& stream, upgrade_request& up, upgrade_agreement agreed,
-                                            websocket_options const& options, tether::logger const& log,
+                                            std::shared_ptr<connection_settings const> settings,
                                             poller* readiness) {
-  connection_config config{role::server, options, log, std::move(agreed.subprotocol), up.req.remote, agreed.deflate};
+  connection_config config{role::server, std::move(settings), std::move(agreed.subprotocol), up.req.remote,
+                           agreed.deflate};
   config.readiness = readiness;
   auto conn = std::make_shared<connection>(std::move(stream), std::move(config));
   conn->start(std::move(up.early_bytes));
-  if (log.enabled(log_level::debug))
+  if (auto const& log = conn->log(); log.enabled(log_level::debug))
     log.log(log_level::debug, conn->id(), "WebSocket open: " + up.req.remote.to_string() + " " + up.req.target);
   return conn;
 }

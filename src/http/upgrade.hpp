@@ -77,7 +77,7 @@ boost::beast::http::response<boost::beast::http::empty_body> switching_protocols
 /// After the 101: the connection over `stream`, started with the early
 /// bytes (which it takes). `readiness` as connection_config says.
 std::shared_ptr<connection> start_websocket(transport&& stream, upgrade_request& up, upgrade_agreement agreed,
-                                            websocket_options const& options, tether::logger const& log,
+                                            std::shared_ptr<connection_settings const> settings,
                                             poller* readiness = nullptr);
 
 }  // namespace tether::detail

@@ -166,8 +166,8 @@ net::awaitable<result<accepted>> accept_on(std::shared_ptr<handshake_state> s, e
   auto [write_ec, written] = co_await http::async_write(s->stream, out, use_tuple);
   if (write_ec) co_return s->timer.expired() ? make_error_code(error::handshake_timeout) : write_ec;
   up.early_bytes.assign(static_cast<char const*>(buffer.data().data()), buffer.size());
-  auto conn = detail::start_websocket(std::move(s->stream), up, std::move(verdict.agreement), endpoint.websocket,
-                                      options.logger);
+  auto conn = detail::start_websocket(std::move(s->stream), up, std::move(verdict.agreement),
+                                      detail::share_settings(endpoint.websocket, options.logger));
   co_return accepted(detail::make_websocket(conn), std::move(up.req));
 }
 

@@ -327,6 +327,13 @@ struct server::impl final : detail::http_site {
     router::websocket_route const* route;
     std::shared_ptr<detail::connection> conn;
     membership member;
+    // co_spawn's frame keeps work counted on the completion handler's
+    // executor while the handler runs: the loop's own executor takes 8
+    // bytes there, an any_io_executor 56. The handler runs on the loop
+    // either way.
+    using executor_type = net::io_context::executor_type;
+    executor_type loop;
+    executor_type get_executor() const noexcept { return loop; }
 
     void operator()(std::exception_ptr thrown) {
       auto ending = close_code::normal;
@@ -345,8 +352,11 @@ struct server::impl final : detail::http_site {
     auto conn = open_websocket(state, ticket);
     enroll_websocket(key, conn);
     handler_call call{ticket.route, detail::make_websocket(conn), std::move(ticket.upgrade.req)};
-    handler_done done{this, ticket.route, conn, membership(this, key, state.admitted, std::move(state.counted_as))};
     auto const executor = conn->executor();
+    // Every loop of a server is an io_context.
+    auto& loop = static_cast<net::io_context&>(net::query(executor, net::execution::context));
+    handler_done done{this, ticket.route, conn, membership(this, key, state.admitted, std::move(state.counted_as)),
+                      loop.get_executor()};
     net::co_spawn(executor, std::move(call), std::move(done));
   }
 
@@ -444,8 +454,18 @@ struct server::impl final : detail::http_site {
     // Each of the server's io_contexts runs on one thread, as the poller requires.
     auto& readiness = detail::poller::of(state.stream.get_executor());
     state.ws = detail::start_websocket(std::move(state.stream), ticket.upgrade, std::move(ticket.agreed),
-                                       ticket.route->options.websocket, options_.logger, &readiness);
+                                       settings_for(*ticket.route), &readiness);
     return state.ws;
+  }
+
+  // Every connection of a route shares one copy of its settings, made at
+  // its first upgrade; the copy outlives the server while a connection
+  // (a handle kept past it) still reads it.
+  std::shared_ptr<detail::connection_settings const> settings_for(router::websocket_route const& route) {
+    std::lock_guard lock(settings_mutex_);
+    auto& shared = route_settings_[&route];
+    if (!shared) shared = detail::share_settings(route.options.websocket, options_.logger);
+    return shared;
   }
 
   void log_failure(std::string const& who, std::uint64_t connection, std::exception_ptr failure) {
@@ -568,6 +588,9 @@ struct server::impl final : detail::http_site {
   };
   std::unordered_map<std::uint64_t, enrolled> sessions_;
   std::uint64_t next_session_ = 0;
+  std::mutex settings_mutex_;
+  std::unordered_map<router::websocket_route const*, std::shared_ptr<detail::connection_settings const>>
+      route_settings_;
 };
 
 server::server(router app, server_options options)

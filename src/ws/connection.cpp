@@ -71,9 +71,8 @@ connection::connection(connection_config config, net::any_io_executor executor, 
       own_executor_(executor_.target<net::io_context::executor_type>()),
       stream_(move_stream(stream_space_, stream)),
       session_({.local_role = config.local_role,
-                .options = std::move(config.options),
+                .settings = std::move(config.settings),
                 .deflate = config.deflate,
-                .log = std::move(config.log),
                 .id = next_connection_id()},
                clock::now()),
       subprotocol_(std::move(config.subprotocol)),
@@ -145,7 +144,7 @@ void connection::act() {
 
 namespace {
 
-// Completes a waiting read() with `ec` when its caller cancels it.
+// Wakes a waiting read() as cancelled when its caller cancels it.
 struct read_waiter_cancellation {
   std::weak_ptr<connection> weak;
   void operator()(net::cancellation_type type) const {
@@ -156,33 +155,37 @@ struct read_waiter_cancellation {
 
 }  // namespace
 
-template <class Token>
-auto connection::async_wait_for_input(Token&& token) {
-  return net::async_initiate<Token, void(error_code)>(
-      [this](auto handler) {
-        // Boost 1.81's move assignment copies into a new wrapper, endlessly: swap instead.
-        decltype(read_waiter_)(std::move(handler)).swap(read_waiter_);
-        // The wrapper takes the handler's cancellation slot for a state of
-        // its own (replacing whatever was there): ours goes into its slot.
-        if (auto slot = read_waiter_.get_cancellation_slot(); slot.is_connected())
-          slot.template emplace<read_waiter_cancellation>(weak_from_this());
-      },
-      token);
+// Awaited directly by read(): no coroutine frame of Asio's in between, and
+// a handler whose type read_waiter_ names.
+struct connection::input_wait {
+  connection& self;
+  template <net::completion_token_for<void(wakeup)> Token>
+  auto operator()(Token&& token) {
+    return net::async_initiate<Token, void(wakeup)>([&self = self](auto handler) { self.wait_for_input(std::move(handler)); },
+                                                    token);
+  }
+};
+
+template <class Handler>
+void connection::wait_for_input(Handler handler) {
+  auto& waiter = read_waiter_.emplace(std::move(handler));
+  if (auto slot = net::get_associated_cancellation_slot(waiter); slot.is_connected())
+    slot.template emplace<read_waiter_cancellation>(weak_from_this());
 }
 
-void connection::complete_read_wait(error_code ec) noexcept {
+void connection::complete_read_wait(wakeup why) noexcept {
   if (!read_waiter_) return;
   try {
-    net::post(executor_, net::append(std::move(read_waiter_), ec));
+    net::post(executor_, net::append(std::move(*read_waiter_), why));
   } catch (...) {
     // Posting fails only when memory is gone; the waiter is dropped with it.
   }
-  read_waiter_ = nullptr;
+  read_waiter_.reset();
 }
 
-void connection::notify_reader() noexcept { complete_read_wait({}); }
+void connection::notify_reader() noexcept { complete_read_wait(wakeup::input); }
 
-void connection::cancel_read_wait() noexcept { complete_read_wait(net::error::operation_aborted); }
+void connection::cancel_read_wait() noexcept { complete_read_wait(wakeup::cancelled); }
 
 
 // The pump is a chain of callbacks rather than a coroutine: an idle
@@ -243,14 +246,14 @@ void connection::on_ready(bool readable, bool writable, bool hangup) {
 void connection::on_poller_shutdown() noexcept {
   auto const self = shared_from_this();
   if (stream_) stream_->forget_poller();  // it is going away (the loop may have taken the stream already)
-  read_waiter_ = nullptr;
+  read_waiter_.reset();
 }
 
 // The pump's pending step holds the connection. When Asio destroys it
 // unrun (its io_context is going away), a read() waiting in its slot would
 // keep itself and the connection alive in a cycle: it is let go too.
 connection::pump_hold::~pump_hold() {
-  if (self) self->read_waiter_ = nullptr;
+  if (self) self->read_waiter_.reset();
 }
 
 void connection::on_readable(error_code ec) {
@@ -320,17 +323,23 @@ net::awaitable<result<message>> connection::read(std::shared_ptr<void> owner) {
     bool& flag;
     ~done_reading() { flag = false; }
   } const guard{reading_};
-  for (;;) {
-    if (auto msg = session_.take_message()) {
-      act();  // a full inbox that drained lets the pump read again
-      co_return std::move(*msg);
-    }
-    if (auto const ended = session_.read_error()) co_return ended;
-    auto const [ec] = co_await async_wait_for_input(use_tuple);
+  while (!session_.has_message() && !session_.read_error()) {
+    auto const woke = co_await input_wait{*this};
     // Cancelled (say by `read() || timer`): leave the messages for the next read.
-    if (ec || (co_await net::this_coro::cancellation_state).cancelled() != net::cancellation_type::none)
+    if (woke == wakeup::cancelled || (co_await net::this_coro::cancellation_state).cancelled() != net::cancellation_type::none)
       co_return make_error_code(net::error::operation_aborted);
   }
+  co_return take_message();
+}
+
+// Outside read(): every local of a coroutine has a place in its frame for
+// as long as it waits.
+result<message> connection::take_message() {
+  if (auto msg = session_.take_message()) {
+    act();  // a full inbox that drained lets the pump read again
+    return std::move(*msg);
+  }
+  return session_.read_error();
 }
 
 // ---------------------------------------------------------------- writing
@@ -460,7 +469,7 @@ void connection::on_loop_gone() noexcept {
   } catch (...) {
     // Only its log line can fail; the stream is closed by then.
   }
-  read_waiter_ = nullptr;
+  read_waiter_.reset();
   // Asio's sockets and timers reach their io_context's services even when
   // destroyed idle: they go now, while those services exist.
   destroy_stream();

@@ -5,6 +5,7 @@
 // timer (the session's deadline), all plain callbacks, carry the session's
 // events in and do what it asks after each one (act()).
 
+#include "ws/awaited_handler.hpp"
 #include "ws/extensions.hpp"
 #include "ws/session.hpp"
 #include "net/loop_liveness.hpp"
@@ -20,7 +21,6 @@
 #include <tether/options.hpp>
 #include <tether/request.hpp>
 
-#include <boost/asio/any_completion_handler.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/io_context.hpp>
@@ -41,8 +41,7 @@ namespace tether::detail {
 
 struct connection_config {
   role local_role = role::server;
-  websocket_options options;
-  tether::logger log;
+  std::shared_ptr<connection_settings const> settings;  // not null
   std::string subprotocol;
   endpoint remote;
   deflate_agreement deflate{};
@@ -153,10 +152,13 @@ class connection : public std::enable_shared_from_this<connection>, private read
 
   // read() waits in its own slot, so that a message wakes the reader
   // without a timer, and a finished write does not wake it at all.
-  template <class Token>
-  auto async_wait_for_input(Token&& token);
+  enum class wakeup : bool { input, cancelled };
+  struct input_wait;
+  template <class Handler>
+  void wait_for_input(Handler handler);
   void notify_reader() noexcept;
-  void complete_read_wait(error_code ec) noexcept;
+  result<message> take_message();
+  void complete_read_wait(wakeup why) noexcept;
   void arm_watchdog();
   void on_watchdog();
 
@@ -174,7 +176,9 @@ class connection : public std::enable_shared_from_this<connection>, private read
   std::string subprotocol_;
   endpoint remote_;
 
-  boost::asio::any_completion_handler<void(error_code)> read_waiter_;
+  // The waiting read()'s coroutine, kept here rather than type-erased on
+  // the heap: every idle connection has one.
+  std::optional<awaited_handler<void(wakeup)>> read_waiter_;
   // Writers and closers wait on it; cancel() wakes every one. Made when
   // the first one waits (back-pressure or a close), so that an idle
   // connection does not hold a timer (120 bytes) for it.

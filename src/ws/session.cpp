@@ -52,8 +52,9 @@ send_compression compression_for(deflate_agreement const& d, compression_options
 }  // namespace
 
 session::session(session_config config, time_point now)
-    : options_(std::move(config.options)),
-      log_(std::move(config.log)),
+    : settings_(std::move(config.settings)),
+      options_(settings_->options),
+      log_(settings_->log),
       id_(config.id),
       reader_(config.local_role, options_.max_message_size),
       writer_(config.local_role, compression_for(config.deflate, options_.compression)),

@@ -39,8 +39,9 @@ namespace {
 connection_config config_for(role r) {
   connection_config config;
   config.local_role = r;
-  config.log = tether::logger::silent();
-  config.options.close_timeout = 500ms;  // a peer that stops answering cannot hold a run
+  tether::websocket_options options;
+  options.close_timeout = 500ms;  // a peer that stops answering cannot hold a run
+  config.settings = tether::detail::share_settings(options, tether::logger::silent());
   return config;
 }
 

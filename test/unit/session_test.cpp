@@ -38,7 +38,7 @@ websocket_options quiet_timers() {
 // One side of a connection: a session and what it asked its transport for.
 struct side {
   explicit side(role r, websocket_options o = quiet_timers())
-      : local(r), s({.local_role = r, .options = o, .log = logger::silent(), .id = 1}, t0) {}
+      : local(r), s({.local_role = r, .settings = tether::detail::share_settings(o, logger::silent()), .id = 1}, t0) {}
 
   role local;
   session s;
