@@ -57,6 +57,7 @@ void loop_liveness::withdraw(connection& c) noexcept {
 }
 
 void loop_liveness::shut_down() noexcept {
+  deadlines_.shut_down();
   std::vector<std::shared_ptr<connection>> left;
   {
     std::lock_guard lock(mutex_);

@@ -8,6 +8,8 @@
 // services exist, and a handle kept afterwards fails at once instead of
 // posting.
 
+#include "net/deadline_queue.hpp"
+
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/post.hpp>
 
@@ -45,7 +47,11 @@ class loop_liveness {
   /// The io_context shuts down: ends every enrolled connection.
   void shut_down() noexcept;
 
+  /// The deadlines of the loop's connections.
+  deadline_queue& deadlines() noexcept { return deadlines_; }
+
  private:
+  deadline_queue deadlines_;
   mutable std::mutex mutex_;
   bool alive_ = true;
   connection* first_ = nullptr;  // an intrusive list through the connections

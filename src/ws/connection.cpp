@@ -77,13 +77,14 @@ connection::connection(connection_config config, net::any_io_executor executor, 
                clock::now()),
       subprotocol_(std::move(config.subprotocol)),
       remote_(std::move(config.remote)),
-      watchdog_(std::in_place, executor_),
       liveness_(loop_liveness::of(executor_)) {
+  liveness_->deadlines().use_executor(executor_);
   liveness_->enroll(*this);
   if (config.readiness) polled_ = stream_->use_poller(*config.readiness, *this);
 }
 
 connection::~connection() {
+  liveness_->deadlines().cancel(*this);
   liveness_->withdraw(*this);
   destroy_stream();
 }
@@ -124,7 +125,7 @@ void connection::act() {
       stream_->reset();
     else
       stream_->close();
-    watchdog_->cancel();
+    liveness_->deadlines().cancel(*this);
     watchdog_deadline_ = clock::time_point::max();
   } else if (todo & session::shutdown_send) {
     stream_->shutdown_send();
@@ -473,7 +474,8 @@ void connection::on_loop_gone() noexcept {
   // Asio's sockets and timers reach their io_context's services even when
   // destroyed idle: they go now, while those services exist.
   destroy_stream();
-  watchdog_.reset();
+  liveness_->deadlines().cancel(*this);
+  watchdog_deadline_ = clock::time_point::max();
   wake_.reset();
 }
 
@@ -487,11 +489,15 @@ void connection::arm_watchdog() {
   auto const deadline = session_.deadline();
   if (deadline == clock::time_point::max()) return;
   watchdog_deadline_ = deadline;
-  watchdog_->expires_at(deadline);
-  watchdog_->async_wait(net::bind_allocator(exact_allocator<void>(), [weak = weak_from_this()](error_code ec) {
-    if (ec) return;
-    if (auto self = weak.lock()) self->on_watchdog();
-  }));
+  liveness_->deadlines().schedule(*this, deadline);
+}
+
+void connection::deadline_reached() {
+  if (on_own_thread()) {
+    on_watchdog();
+    return;
+  }
+  net::post(executor_, net::bind_allocator(exact_allocator<void>(), [self = shared_from_this()] { self->on_watchdog(); }));
 }
 
 void connection::on_watchdog() {

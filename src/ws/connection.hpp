@@ -2,8 +2,9 @@
 // The implementation behind tether::websocket: the adapter that runs a
 // session (the protocol, sans-io) over a transport. A pump (socket ->
 // session), a flush (session's output -> one gather write) and a watchdog
-// timer (the session's deadline), all plain callbacks, carry the session's
-// events in and do what it asks after each one (act()).
+// (the session's deadline), all plain callbacks, carry the session's
+// events in and do what it asks after each one (act()). The watchdog is an
+// entry in the loop's deadline_queue, set for the session's earliest deadline.
 
 #include "ws/awaited_handler.hpp"
 #include "ws/extensions.hpp"
@@ -90,6 +91,10 @@ class connection : public std::enable_shared_from_this<connection>, private read
   void on_loop_gone() noexcept;
   loop_liveness& liveness() const noexcept { return *liveness_; }
 
+  /// The deadline set in the loop's deadline_queue has passed (called on
+  /// the queue's executor).
+  void deadline_reached();
+
   using publish_format = session::publish_format;
   publish_format format_for_publishing() const noexcept { return session_.format_for_publishing(); }
 
@@ -114,6 +119,7 @@ class connection : public std::enable_shared_from_this<connection>, private read
 
  private:
   friend class loop_liveness;
+  friend class deadline_queue;
 
   using stream_mover = byte_stream* (*)(void* at, void* from);
   template <class Stream>
@@ -184,9 +190,8 @@ class connection : public std::enable_shared_from_this<connection>, private read
   // connection does not hold a timer (120 bytes) for it.
   std::unique_ptr<boost::asio::steady_timer> wake_;
   boost::asio::steady_timer& wake_timer();
-  std::optional<boost::asio::steady_timer> watchdog_;
-  // After the timers: a service made after theirs is shut down before them,
-  // so on_loop_gone() finds them (and the stream) still whole.
+  // After the timer: a service made after its own is shut down before it,
+  // so on_loop_gone() finds it (and the stream) still whole.
   std::shared_ptr<loop_liveness> liveness_;
   connection* loop_prev_ = nullptr;  // loop_liveness's list
   connection* loop_next_ = nullptr;
@@ -203,7 +208,8 @@ class connection : public std::enable_shared_from_this<connection>, private read
   bool reading_ = false;     // a read() is waiting
   bool read_armed_ = false;  // the pump waits for the socket
   bool flushing_ = false;    // a flush is posted or writing
-  clock::time_point watchdog_deadline_ = clock::time_point::max();
+  clock::time_point watchdog_deadline_ = clock::time_point::max();  // what the queue holds for us, or max
+  std::uint32_t deadline_slot_ = deadline_queue::no_slot;  // the queue's, under its lock
 };
 
 }  // namespace tether::detail

@@ -8,10 +8,12 @@
 #include <boost/asio/experimental/awaitable_operators.hpp>
 
 #include <atomic>
+#include <future>
 #include <memory>
 #include <optional>
 #include <stdexcept>
 #include <system_error>
+#include <thread>
 
 using namespace test;
 using tether::detail::opcode;
@@ -43,6 +45,37 @@ BOOST_AUTO_TEST_CASE(idle_timeout_closes_with_1001) {
   raw_client peer(server.port());
   BOOST_TEST(peer.read_close_code() == 1001u);
   BOOST_TEST(peer.ended_by_peer());
+}
+
+// The loop keeps every connection's deadline in one queue: each still
+// fires at its own time, counted from its own last activity.
+BOOST_AUTO_TEST_CASE(each_connection_times_out_on_its_own_deadline) {
+  auto constexpr idle = 600ms;
+  running_server server(echo_app({.websocket = {.ping_interval = 0ms, .idle_timeout = idle}}));
+  using clock = std::chrono::steady_clock;
+  auto const closed_at = [](raw_client& peer) {
+    peer.set_timeout(10s);
+    auto const code = peer.read_close_code();
+    return std::pair{code, clock::now()};
+  };
+  raw_client first(server.port());
+  auto const first_opened = clock::now();
+  std::this_thread::sleep_for(300ms);
+  raw_client second(server.port());
+  auto const second_opened = clock::now();
+  std::this_thread::sleep_for(150ms);
+  first.send(opcode::text, "still here");  // its deadline moves past the second's
+  auto const first_active = clock::now();
+  auto first_end = std::async(std::launch::async, closed_at, std::ref(first));
+  auto second_end = std::async(std::launch::async, closed_at, std::ref(second));
+  auto const [first_code, first_closed] = first_end.get();
+  auto const [second_code, second_closed] = second_end.get();
+  BOOST_TEST(first_code == 1001u);
+  BOOST_TEST(second_code == 1001u);
+  BOOST_TEST((second_closed - second_opened >= idle - 50ms));
+  BOOST_TEST((first_closed - first_active >= idle - 50ms));  // not at its first deadline
+  BOOST_TEST((second_closed < first_closed));
+  BOOST_TEST((first_closed - first_opened < idle + 5s));
 }
 
 BOOST_AUTO_TEST_CASE(peer_that_never_answers_pings_is_dropped_after_pong_timeout) {
