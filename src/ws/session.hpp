@@ -139,10 +139,13 @@ class session {
   bool write_fits(std::size_t size) const noexcept {
     return queued_bytes_ == 0 || queued_bytes_ + size <= options_.max_write_queue;
   }
+  /// Whether queuing `size` more bytes (send() or deliver()) reads its
+  /// `now`: only when nothing is being sent yet, or when the queue is full
+  /// (a published message may then close the connection). Otherwise the
+  /// caller may pass any time and save reading the clock.
+  bool needs_time_to_queue(std::size_t size) const noexcept { return !sending_ || !write_fits(size); }
   /// Queues a data message; write_refusal() must be zero. Text must be
-  /// UTF-8 (check_payload()). `now` is read only when nothing was being
-  /// sent (sending() was false).
-  bool sending() const noexcept { return sending_; }
+  /// UTF-8 (check_payload()).
   void send(std::string payload, message_kind kind, time_point now);
   static error_code check_payload(std::string_view payload, message_kind kind) noexcept;
   error_code ping(std::string payload, time_point now);
