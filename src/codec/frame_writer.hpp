@@ -25,7 +25,7 @@ struct outgoing_frame {
   std::shared_ptr<std::string const> framed;  // instead: header and payload
   std::size_t run_payloads = 0;  // a run's: its frames' payload bytes
   /// Whether this is a run of small frames: no header of its own, whole
-  /// frames in its payload (session::queue_data).
+  /// frames in its payload (session::run_with_room).
   bool is_run() const noexcept { return header_size == 0 && !framed; }
   /// What counts against max_write_queue: payloads, as they leave.
   std::size_t queued_size() const noexcept {

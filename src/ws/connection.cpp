@@ -471,6 +471,7 @@ void connection::abort(tether::error why) {
 }
 
 void connection::on_loop_gone() noexcept {
+  own_executor_.store(nullptr, std::memory_order_release);
   try {
     session_.abort(tether::error::stopped);
     if (session_.take_actions() & session::end_transport) stream_->close();

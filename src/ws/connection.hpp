@@ -28,6 +28,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/system/result.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <concepts>
 #include <cstddef>
@@ -170,8 +171,13 @@ class connection : public std::enable_shared_from_this<connection>, private read
 
   boost::asio::any_io_executor executor_;
   // executor_'s own, when it is an io_context's: on_own_thread() asks it.
-  boost::asio::io_context::executor_type const* own_executor_;
-  bool on_own_thread() const noexcept { return own_executor_ && own_executor_->running_in_this_thread(); }
+  // Asking reads the io_context, so on_loop_gone() clears it first: a
+  // handle kept past its server then takes the slow path, which fails.
+  std::atomic<boost::asio::io_context::executor_type const*> own_executor_;
+  bool on_own_thread() const noexcept {
+    auto const* own = own_executor_.load(std::memory_order_acquire);
+    return own && own->running_in_this_thread();
+  }
   // The stream lives in the connection's own memory, not an allocation of
   // its own: an idle connection's size is the product. stream_ points into
   // stream_space_; null only once on_loop_gone() destroyed the stream

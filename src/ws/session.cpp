@@ -23,7 +23,7 @@ constexpr std::size_t max_waiting_pongs = 32;
 // Linux takes at most IOV_MAX (1024) buffers per sendmsg.
 constexpr std::size_t max_output_buffers = 1024;
 
-// Runs of small frames (session::queue_data): a frame this large is the
+// Runs of small frames (session::run_with_room): a frame this large is the
 // largest copied into one, and a run holds at most max_run_size bytes.
 constexpr std::size_t max_packed_frame = 1024;
 constexpr std::size_t max_run_size = 64 * 1024;
