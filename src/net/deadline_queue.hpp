@@ -45,11 +45,6 @@ class deadline_queue {
   /// and nothing is scheduled any more.
   void shut_down() noexcept;
 
-  std::size_t size() const noexcept {
-    std::lock_guard lock(mutex_);
-    return heap_.size();
-  }
-
  private:
   struct entry {
     clock::time_point when;
@@ -64,7 +59,7 @@ class deadline_queue {
   void arm() noexcept;
   void on_timer(boost::system::error_code ec);
 
-  mutable std::mutex mutex_;
+  std::mutex mutex_;
   std::vector<entry> heap_;  // a min-heap by `when`; each owner knows its slot
   std::optional<boost::asio::steady_timer> timer_;
   clock::time_point armed_ = clock::time_point::max();

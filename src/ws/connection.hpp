@@ -167,7 +167,9 @@ class connection : public std::enable_shared_from_this<connection>, private read
   result<message> take_message();
   void complete_read_wait(wakeup why) noexcept;
   void arm_watchdog();
+  void disarm_watchdog() noexcept;
   void on_watchdog();
+  session::time_point time_to_queue(std::size_t size) const noexcept;
 
   boost::asio::any_io_executor executor_;
   // executor_'s own, when it is an io_context's: on_own_thread() asks it.
