@@ -35,6 +35,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -79,6 +80,10 @@ class connection : public std::enable_shared_from_this<connection>, private read
   // and starts later still finds its connection.
   boost::asio::awaitable<result<message>> read(std::shared_ptr<void> owner = {});
   boost::asio::awaitable<failure> write(std::string payload, message_kind kind, std::shared_ptr<void> owner = {});
+  // The caller awaits these at once (websocket says so), so references do.
+  // read_batch() replaces what `into` held.
+  boost::asio::awaitable<failure> read_batch(std::vector<message>& into, std::shared_ptr<void> owner = {});
+  boost::asio::awaitable<failure> write_batch(std::span<message> messages, std::shared_ptr<void> owner = {});
   // By value, as write(): a lazy coroutine must own what it reads later
   // (an awaitable kept, then awaited after the caller's string is gone).
   boost::asio::awaitable<failure> ping(std::string payload, std::shared_ptr<void> owner = {});
@@ -164,7 +169,12 @@ class connection : public std::enable_shared_from_this<connection>, private read
   template <class Handler>
   void wait_for_input(Handler handler);
   void notify_reader() noexcept;
+  template <class Result>
+  boost::asio::awaitable<Result> read_as(std::vector<message>* into, std::shared_ptr<void> owner);
   result<message> take_message();
+  failure take_messages(std::vector<message>& into);
+  // write() and write_batch(): `one` when `batch` is empty.
+  boost::asio::awaitable<failure> queue_messages(std::span<message> batch, message one, std::shared_ptr<void> owner);
   void complete_read_wait(wakeup why) noexcept;
   void arm_watchdog();
   void disarm_watchdog() noexcept;

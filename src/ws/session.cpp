@@ -253,6 +253,21 @@ std::optional<message> session::take_message() noexcept {
   return msg;
 }
 
+void session::take_messages(std::vector<message>& into) {
+  if (inbox_head_ == inbox_.size()) return;
+  bool const was_full = inbox_bytes_ >= options_.max_read_queue;
+  if (into.empty() && inbox_head_ == 0) {
+    into.swap(inbox_);
+  } else {
+    into.insert(into.end(), std::make_move_iterator(inbox_.begin() + static_cast<std::ptrdiff_t>(inbox_head_)),
+                std::make_move_iterator(inbox_.end()));
+  }
+  inbox_.clear();
+  inbox_head_ = 0;
+  inbox_bytes_ = 0;
+  if (was_full) actions_ |= read_again;
+}
+
 session::error_code session::read_error() const noexcept {
   switch (state_) {
     case state::open:

@@ -127,6 +127,10 @@ class session {
 
   // ------------------------------------------------------------ application
   std::optional<message> take_message() noexcept;
+  /// Appends every message received to `into`; an empty `into` trades
+  /// places with the inbox, so both vectors keep their room for the next
+  /// turn.
+  void take_messages(std::vector<message>& into);
   bool has_message() const noexcept { return inbox_head_ < inbox_.size(); }
   /// Why no more messages will come (once the inbox is empty); zero while
   /// they may.

@@ -66,6 +66,14 @@ net::awaitable<failure> websocket::write(message&& msg) {
   return impl_ ? impl_->write(std::move(msg.payload), msg.kind, impl_) : fail_without_connection();
 }
 
+net::awaitable<failure> websocket::read_batch(std::vector<message>& into) {
+  return impl_ ? impl_->read_batch(into, impl_) : fail_without_connection();
+}
+
+net::awaitable<failure> websocket::write_batch(std::span<message> messages) {
+  return impl_ ? impl_->write_batch(messages, impl_) : fail_without_connection();
+}
+
 net::awaitable<failure> websocket::ping(std::string_view payload) {
   return impl_ ? impl_->ping(std::string(payload), impl_) : fail_without_connection();
 }

@@ -6,8 +6,10 @@
 
 #include "ws/handshake.hpp"
 
+#include <atomic>
 #include <cstring>
 #include <map>
+#include <mutex>
 
 using namespace test;
 using tether::detail::opcode;
@@ -127,6 +129,103 @@ BOOST_AUTO_TEST_CASE(writes_from_another_thread_arrive) {
     }
     co_await ws.close();
   });
+}
+
+// Batches: the echo of the header's example, both ends batched, with a
+// write queue small enough that write_batch() waits inside a batch.
+BOOST_AUTO_TEST_CASE(batches_carry_every_message_in_order_through_a_small_write_queue) {
+  constexpr int count = 2000;
+  auto largest_batch = std::make_shared<std::atomic<std::size_t>>(0);
+  tether::router app;
+  app.websocket("/batch", [largest_batch](tether::websocket& ws, tether::request const&) -> net::awaitable<void> {
+    std::vector<tether::message> batch;
+    while (!co_await ws.read_batch(batch)) {
+      if (batch.size() > largest_batch->load()) largest_batch->store(batch.size());
+      if (co_await ws.write_batch(batch)) break;
+    }
+  }, {.websocket = {.max_write_queue = 1024}});
+  running_server server(std::move(app));
+  run_client([&]() -> net::awaitable<void> {
+    auto ws = (co_await tether::connect(server.url("/batch"), quiet_client())).value();
+    std::vector<tether::message> sent;
+    for (int i = 0; i < count; ++i) {
+      auto const kind = i % 3 == 0 ? tether::message_kind::binary : tether::message_kind::text;
+      sent.emplace_back(kind, std::to_string(i) + std::string(static_cast<std::size_t>(i % 200), 'x'));
+    }
+    auto to_send = sent;
+    BOOST_REQUIRE(!co_await ws.write_batch(to_send));
+    std::vector<tether::message> batch;
+    std::size_t received = 0;
+    while (received < sent.size()) {
+      auto const failed = co_await ws.read_batch(batch);
+      BOOST_REQUIRE(!failed);
+      BOOST_REQUIRE(!batch.empty());
+      for (auto const& msg : batch) {
+        BOOST_REQUIRE(received < sent.size());
+        BOOST_REQUIRE((msg.kind == sent[received].kind));
+        BOOST_REQUIRE_EQUAL(msg.payload, sent[received].payload);
+        ++received;
+      }
+    }
+    BOOST_TEST(!co_await ws.close());
+  });
+  // 2,000 messages written at once arrive in reads of many: a batch of
+  // one each would mean read_batch() took only what read() takes.
+  BOOST_TEST(largest_batch->load() > 1u);
+}
+
+BOOST_AUTO_TEST_CASE(a_batch_stops_at_its_first_bad_message_and_reads_end_with_the_close) {
+  struct outcome {
+    std::mutex mutex;
+    std::vector<std::string> lines;
+    void add(std::string line) {
+      std::lock_guard lock(mutex);
+      lines.push_back(std::move(line));
+    }
+    std::vector<std::string> seen() {
+      std::lock_guard lock(mutex);
+      return lines;
+    }
+  };
+  auto results = std::make_shared<outcome>();
+  tether::router app;
+  app.websocket("/batch", [results](tether::websocket& ws, tether::request const&) -> net::awaitable<void> {
+    std::vector<tether::message> batch;
+    batch.emplace_back(tether::message_kind::text, "before");
+    batch.emplace_back(tether::message_kind::text, std::string("\xff\xfe", 2));
+    batch.emplace_back(tether::message_kind::text, "after");
+    auto const failed = co_await ws.write_batch(batch);
+    results->add(failed == tether::error::invalid_utf8 ? "invalid_utf8" : failed.message());
+    co_await ws.write("end");  // after "before": "after" never left
+    // Every message the peer sent before its close, then the close.
+    std::size_t messages = 0;
+    for (;;) {
+      auto const ended = co_await ws.read_batch(batch);
+      if (ended) {
+        results->add(ended == tether::error::closed ? "closed" : ended.message());
+        break;
+      }
+      messages += batch.size();
+    }
+    results->add(std::to_string(messages));
+  });
+  running_server server(std::move(app));
+  run_client([&]() -> net::awaitable<void> {
+    auto ws = (co_await tether::connect(server.url("/batch"), quiet_client())).value();
+    auto first = co_await ws.read();
+    BOOST_REQUIRE(first.has_value());
+    BOOST_TEST(first->payload == "before");
+    auto second = co_await ws.read();
+    BOOST_REQUIRE(second.has_value());
+    BOOST_TEST(second->payload == "end");
+    for (int i = 0; i < 3; ++i) BOOST_REQUIRE(!co_await ws.write(std::to_string(i)));
+    BOOST_TEST(!co_await ws.close());
+  });
+  BOOST_REQUIRE(eventually([&] { return results->seen().size() == 3; }));
+  auto const lines = results->seen();
+  BOOST_TEST(lines[0] == "invalid_utf8");
+  BOOST_TEST(lines[1] == "closed");
+  BOOST_TEST(lines[2] == "3");
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -597,6 +597,40 @@ BOOST_AUTO_TEST_CASE(a_full_inbox_sets_input_aside) {
   }
 }
 
+// read_batch()'s taking: everything in the inbox at once, in order, the
+// inbox's room traded for an empty vector's or appended to a full one, and
+// a full inbox lets parsing go on.
+BOOST_AUTO_TEST_CASE(taking_every_message_empties_a_full_inbox_in_order) {
+  for (auto const r : both_roles) {
+    auto o = quiet_timers();
+    o.max_read_queue = 200;
+    side me(r, o);
+    std::string bytes;
+    for (int i = 0; i < 4; ++i) bytes += from_peer(r, opcode::binary, std::string(100, static_cast<char>('0' + i)));
+    me.receive(bytes);
+    BOOST_TEST((me.s.wanted_input() == session::input::none));  // full after two
+    std::vector<message> into;
+    me.s.take_messages(into);
+    BOOST_REQUIRE(into.size() == 2u);
+    BOOST_TEST(into[0].payload == std::string(100, '0'));
+    BOOST_TEST(into[1].payload == std::string(100, '1'));
+    BOOST_TEST(!me.s.has_message());
+    BOOST_TEST(me.s.inbox_bytes() == 0u);
+    me.act();
+    BOOST_TEST(me.read_again >= 1u);
+    BOOST_REQUIRE((me.s.wanted_input() == session::input::parse_set_aside));
+    me.s.resume();
+    me.act();
+    me.s.take_messages(into);  // appended after the two
+    BOOST_REQUIRE(into.size() == 4u);
+    BOOST_TEST(into[2].payload == std::string(100, '2'));
+    BOOST_TEST(into[3].payload == std::string(100, '3'));
+    me.s.take_messages(into);  // nothing more: unchanged
+    BOOST_TEST(into.size() == 4u);
+    BOOST_TEST((me.s.wanted_input() == session::input::read));
+  }
+}
+
 // Reads may be as large as the thread's buffer, yet input set aside stays
 // within 64 KiB and a header: a read may bring at most that beyond the
 // frame that is arriving.
