@@ -32,7 +32,7 @@ SERVERS = {
     "epoll (limit)": ([build_path("bench", "epoll_echo"), "{port}"], True),
     "tether": ([build_path("bench", "hello_tether"), "--port", "{port}"], True),
     "tether 2 threads": ([build_path("bench", "hello_tether"), "--port", "{port}", "--threads", "2"], False),
-    "tether, one by one": ([build_path("bench", "hello_tether"), "--port", "{port}", "--one-by-one"], True),
+    "tether one by one": ([build_path("bench", "hello_tether"), "--port", "{port}", "--one-by-one"], True),
     "beast": ([build_path("bench", "beast_echo"), "{port}"], True),
     "websocketpp": ([build_path("bench", "websocketpp_echo"), "{port}"], True),
     "node ws": (["node", os.path.join(ROOT, "bench", "servers", "node_echo.mjs"), "{port}"], True),
@@ -98,7 +98,7 @@ ONE_BY_ONE_CASES = {"16B_x100", "16B_x100_p32"}
 def servers_for(case, selected):
     mode = case[2]
     if case[0] not in ONE_BY_ONE_CASES:
-        selected = [s for s in selected if s != "tether, one by one"]
+        selected = [s for s in selected if s != "tether one by one"]
     if case[0] in TLS_CASES:
         return [s for s in TLS_SERVERS if s in selected]
     if mode == "broadcast":
