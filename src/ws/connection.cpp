@@ -431,7 +431,13 @@ net::awaitable<failure> connection::write(std::string payload, message_kind kind
   return queue_messages({}, message(kind, std::move(payload)), std::move(owner));
 }
 
+namespace {
+net::awaitable<failure> nothing_to_write() { co_return failure{}; }
+}  // namespace
+
 net::awaitable<failure> connection::write_batch(std::span<message> messages, std::shared_ptr<void> owner) {
+  // queue_messages() reads an empty span as write()'s one message.
+  if (messages.empty()) return nothing_to_write();
   return queue_messages(messages, {}, std::move(owner));
 }
 
