@@ -71,7 +71,8 @@ class websocket {
   /// `into` held with every message already received, in order; it fails
   /// as read() does, once no message is left. write_batch() queues
   /// `messages` in order and takes their payloads, as write(std::move(m))
-  /// would one by one; when one fails, those before it are queued. Await
+  /// would one by one; when one fails, those before it are queued (their
+  /// payloads taken) and it and those after are not (theirs kept). Await
   /// each at once: it refers to its argument until it completes.
   ///
   ///     std::vector<tether::message> batch;

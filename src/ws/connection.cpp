@@ -301,6 +301,14 @@ void connection::resume_parsing() {
   await_readable();
 }
 
+namespace {
+// Not `(co_await ...).cancelled()` in place: inside a template coroutine
+// g++ 12 cannot parse it.
+bool was_cancelled(net::cancellation_state const& state) noexcept {
+  return state.cancelled() != net::cancellation_type::none;
+}
+}  // namespace
+
 // Each operation may be awaited from any executor. The connection's state
 // is only touched on its own, so a caller elsewhere runs the same operation
 // there (one extra frame, only in that case).
@@ -309,12 +317,6 @@ void connection::resume_parsing() {
 // On the connection's own thread (one thread runs its io_context, as the
 // class requires) the caller's executor needs no comparing: copying and
 // comparing it cost 4 % of a pipelined echo.
-namespace {
-bool was_cancelled(net::cancellation_state const& state) noexcept {
-  return state.cancelled() != net::cancellation_type::none;
-}
-}  // namespace
-
 #define TETHER_RUN_ON_OWN_EXECUTOR(call)                                                     \
   if (!owner) owner = shared_from_this();                                                     \
   if (!on_own_thread()) {                                                                     \

@@ -196,7 +196,8 @@ BOOST_AUTO_TEST_CASE(a_batch_stops_at_its_first_bad_message_and_reads_end_with_t
     batch.emplace_back(tether::message_kind::text, std::string("\xff\xfe", 2));
     batch.emplace_back(tether::message_kind::text, "after");
     auto const failed = co_await ws.write_batch(batch);
-    results->add(failed == tether::error::invalid_utf8 ? "invalid_utf8" : failed.message());
+    bool const kept = batch[1].payload.size() == 2 && batch[2].payload == "after";  // not queued, not taken
+    results->add(failed == tether::error::invalid_utf8 && kept ? "invalid_utf8" : failed.message());
     co_await ws.write("end");  // after "before": "after" never left
     // Every message the peer sent before its close, then the close.
     std::size_t messages = 0;
