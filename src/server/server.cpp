@@ -310,54 +310,61 @@ struct server::impl final : detail::http_site {
     state->timer.disarm();
   }
 
-  // The handler is all that an idle WebSocket runs: its call, the handle
-  // and the request it sees live in the frame that co_spawn makes for it,
-  // and this session's frame, the HTTP state and the ticket are freed.
-  struct handler_call {
-    router::websocket_route const* route;
-    websocket ws;
-    request req;
-    net::awaitable<void> operator()() { return route->handler(ws, req); }
-  };
-
-  // When the handler returns the connection closes with 1000; when it
-  // throws, with 1011. The membership goes when the close has completed.
-  struct handler_done {
+  // The handler is all that an idle WebSocket runs: its frame and the one
+  // below it, which holds the handle and the request it sees. This
+  // session's frame, the HTTP state and the ticket are freed.
+  struct handler_run {
     impl* self;
     router::websocket_route const* route;
     std::shared_ptr<detail::connection> conn;
     membership member;
-    // co_spawn's frame keeps work counted on the completion handler's
-    // executor while the handler runs: the loop's own executor takes 8
-    // bytes there, an any_io_executor 56. The handler runs on the loop
-    // either way.
-    using executor_type = net::io_context::executor_type;
-    executor_type loop;
-    executor_type get_executor() const noexcept { return loop; }
-
-    void operator()(std::exception_ptr thrown) {
-      auto ending = close_code::normal;
-      if (thrown) {
-        self->log_failure("WebSocket handler for " + route->pattern.source(), conn->id(), thrown);
-        ending = close_code::internal_error;
-      }
-      auto closing = conn->close(ending, {});
-      auto const executor = conn->executor();
-      net::co_spawn(executor, std::move(closing),
-                    [member = std::move(member), conn = std::move(conn)](std::exception_ptr, failure) {});
-    }
+    websocket ws;
+    request req;
   };
+
+  // The bottom frame of the handler's thread of execution, started without
+  // co_spawn: co_spawn's frame would also keep two more copies of the
+  // executor (56 B each: one in its parameters, one counting work), and the
+  // call and its completion apart. No work is counted for the handler: the
+  // server's own guard holds each loop until every connection has ended.
+  static net::awaitable<net::detail::awaitable_thread_entry_point> run_handler(handler_run run) {
+    std::exception_ptr thrown;
+    try {
+      co_await run.route->handler(run.ws, run.req);
+    } catch (...) {
+      thrown = std::current_exception();
+    }
+    // Posted, as co_spawn would: a handler that never waited must not end
+    // its connection inside start_handler().
+    auto const executor = run.conn->executor();
+    net::post(executor, [self = run.self, route = run.route, conn = std::move(run.conn), member = std::move(run.member),
+                         thrown]() mutable { self->handler_ended(*route, std::move(conn), std::move(member), thrown); });
+  }
+
+  // When the handler returns the connection closes with 1000; when it
+  // throws, with 1011. The membership goes when the close has completed.
+  void handler_ended(router::websocket_route const& route, std::shared_ptr<detail::connection> conn, membership member,
+                     std::exception_ptr thrown) {
+    auto ending = close_code::normal;
+    if (thrown) {
+      log_failure("WebSocket handler for " + route.pattern.source(), conn->id(), thrown);
+      ending = close_code::internal_error;
+    }
+    auto closing = conn->close(ending, {});
+    auto const executor = conn->executor();
+    net::co_spawn(executor, std::move(closing),
+                  [member = std::move(member), conn = std::move(conn)](std::exception_ptr, failure) {});
+  }
 
   void start_handler(session_state& state, detail::websocket_request& ticket, std::uint64_t key) {
     auto conn = open_websocket(state, ticket);
     enroll_websocket(key, conn);
-    handler_call call{ticket.route, detail::make_websocket(conn), std::move(ticket.upgrade.req)};
     auto const executor = conn->executor();
-    // Every loop of a server is an io_context.
-    auto& loop = static_cast<net::io_context&>(net::query(executor, net::execution::context));
-    handler_done done{this, ticket.route, conn, membership(this, key, state.admitted, std::move(state.counted_as)),
-                      loop.get_executor()};
-    net::co_spawn(executor, std::move(call), std::move(done));
+    auto ws = detail::make_websocket(conn);
+    auto entry = run_handler(handler_run{this, ticket.route, std::move(conn),
+                                         membership(this, key, state.admitted, std::move(state.counted_as)),
+                                         std::move(ws), std::move(ticket.upgrade.req)});
+    net::detail::awaitable_thread<net::any_io_executor>(std::move(entry), executor, {}, {}).launch();
   }
 
   // Over a limit: answer at once, without waiting for the request.

@@ -146,6 +146,32 @@ BOOST_AUTO_TEST_CASE(handler_that_throws_closes_with_1011_and_the_server_keeps_s
   });
 }
 
+// Handlers that end before they ever wait: they run inside the upgrade's
+// hand-over, which must still end each connection as it ends a handler
+// that waited.
+BOOST_AUTO_TEST_CASE(handlers_that_end_before_waiting_close_with_1000_or_1011) {
+  tether::router app;
+  app.websocket("/return", [](tether::websocket&, tether::request const&) -> net::awaitable<void> { co_return; });
+  app.websocket("/throw", [](tether::websocket&, tether::request const&) -> net::awaitable<void> {
+    throw std::runtime_error("handler bug before any wait");
+    co_return;
+  });
+  running_server server(std::move(app));
+  run_client([&]() -> net::awaitable<void> {
+    for (int round = 0; round < 3; ++round) {
+      auto returned = (co_await tether::connect(server.url("/return"), quiet_client())).value();
+      auto end = co_await returned.read();
+      BOOST_TEST((end.error() == tether::error::closed));
+      BOOST_TEST((returned.peer_close_code() == tether::close_code::normal));
+      auto threw = (co_await tether::connect(server.url("/throw"), quiet_client())).value();
+      end = co_await threw.read();
+      BOOST_TEST((end.error() == tether::error::closed));
+      BOOST_TEST((threw.peer_close_code() == tether::close_code::internal_error));
+    }
+  });
+  BOOST_TEST(eventually([&] { return server.get().connections() == 0; }));
+}
+
 BOOST_AUTO_TEST_CASE(second_concurrent_read_is_refused) {
   running_server server(echo_app());
   run_client([&]() -> net::awaitable<void> {
