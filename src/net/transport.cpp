@@ -98,13 +98,16 @@ transport::transport(transport&& other) noexcept
     : socket_(std::move(other.socket_)),
       descriptor_(std::exchange(other.descriptor_, -1)),
       poller_(std::exchange(other.poller_, nullptr)),
-      ssl_(std::move(other.ssl_)),
       read_wants_(other.read_wants_),
       write_wants_(other.write_wants_),
       handshake_wants_(other.handshake_wants_),
       read_blocked_(other.read_blocked_),
-      staging_(std::move(other.staging_)),
-      tls_failure_(std::move(other.tls_failure_)) {}
+      tls_(std::move(other.tls_)) {}
+
+std::string const& transport::tls_failure() const noexcept {
+  static std::string const none;
+  return tls_ ? tls_->failure : none;
+}
 
 transport::~transport() {
   if (descriptor_ >= 0) close();
@@ -173,28 +176,29 @@ std::size_t transport::send(std::span<net::const_buffer const> buffers, error_co
 }
 
 bool transport::use_tls(SSL_CTX* context, bool server, std::string const& host, bool verify_host) {
-  ssl_.reset(SSL_new(context));
+  tls_ = std::make_unique<tls_state>();
+  tls_->ssl.reset(SSL_new(context));
   BIO* bio = BIO_new(socket_method());
-  if (!ssl_ || !bio) throw std::bad_alloc();
+  if (!tls_->ssl || !bio) throw std::bad_alloc();
   BIO_set_data(bio, reinterpret_cast<void*>(static_cast<std::intptr_t>(socket_.native_handle())));
-  SSL_set_bio(ssl_.get(), bio, bio);  // the SSL owns the BIO; the socket stays Asio's
+  SSL_set_bio(ssl(), bio, bio);  // the SSL owns the BIO; the socket stays Asio's
   if (server) {
-    SSL_set_accept_state(ssl_.get());
+    SSL_set_accept_state(ssl());
     return true;
   }
-  SSL_set_connect_state(ssl_.get());
+  SSL_set_connect_state(ssl());
   error_code not_ip;
   auto const address = net::ip::make_address(host, not_ip);
-  if (not_ip && !host.empty()) SSL_set_tlsext_host_name(ssl_.get(), host.c_str());  // SNI carries names only
+  if (not_ip && !host.empty()) SSL_set_tlsext_host_name(ssl(), host.c_str());  // SNI carries names only
   if (!verify_host || host.empty()) return true;
-  if (!not_ip) return X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl_.get()), address.to_string().c_str()) == 1;
-  return SSL_set1_host(ssl_.get(), host.c_str()) == 1;
+  if (!not_ip) return X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl()), address.to_string().c_str()) == 1;
+  return SSL_set1_host(ssl(), host.c_str()) == 1;
 }
 
 // OpenSSL's error queue is per thread and shared by every connection on it:
 // each call starts from a clean queue and leaves one.
 transport::error_code transport::tls_error(int result, wait_type& wants) {
-  switch (SSL_get_error(ssl_.get(), result)) {
+  switch (SSL_get_error(ssl(), result)) {
     case SSL_ERROR_WANT_READ:
       wants = socket_type::wait_read;
       return net::error::would_block;
@@ -208,7 +212,7 @@ transport::error_code transport::tls_error(int result, wait_type& wants) {
       if (errno == 0) return net::error::eof;
       return {errno, boost::system::system_category()};
     default:
-      tls_failure_ = openssl_reason();
+      tls_->failure = openssl_reason();
       return make_error_code(tether::error::tls_failed);
   }
 }
@@ -216,22 +220,22 @@ transport::error_code transport::tls_error(int result, wait_type& wants) {
 transport::error_code transport::handshake_step() {
   // After close() the descriptor's number may already belong to another
   // connection: nothing may touch it any more.
-  if (!ssl_) return net::error::bad_descriptor;
+  if (!ssl()) return net::error::bad_descriptor;
   ERR_clear_error();
   errno = 0;
-  int const result = SSL_do_handshake(ssl_.get());
+  int const result = SSL_do_handshake(ssl());
   if (result == 1) return {};
   auto ec = tls_error(result, handshake_wants_);
-  if (ec == net::error::eof) ec = make_error_code(tether::error::tls_failed), tls_failure_ = "the peer closed the connection";
+  if (ec == net::error::eof) ec = make_error_code(tether::error::tls_failed), tls_->failure = "the peer closed the connection";
   return ec;
 }
 
 std::size_t transport::read_some(net::mutable_buffer buffer, error_code& ec) {
-  if (!ssl_) return receive(buffer, ec);
+  if (!ssl()) return receive(buffer, ec);
   ERR_clear_error();
   errno = 0;
   std::size_t n = 0;
-  int const result = SSL_read_ex(ssl_.get(), buffer.data(), buffer.size(), &n);
+  int const result = SSL_read_ex(ssl(), buffer.data(), buffer.size(), &n);
   if (result == 1) {
     ec = {};
     read_blocked_ = false;
@@ -244,24 +248,25 @@ std::size_t transport::read_some(net::mutable_buffer buffer, error_code& ec) {
 }
 
 std::size_t transport::write_some(std::span<net::const_buffer const> buffers, error_code& ec) {
-  if (!ssl_) return send(buffers, ec);
+  if (!ssl()) return send(buffers, ec);
   net::const_buffer data = buffers.empty() ? net::const_buffer{} : buffers.front();
   if (data.size() < record_size && buffers.size() > 1) {
     // A retry after would_block sees the same bytes again, and at least as
     // many, which is what OpenSSL asks of a repeated SSL_write.
-    staging_.clear();
+    auto& staging = tls_->staging;
+    staging.clear();
     for (auto const& b : buffers) {
-      std::size_t const take = std::min(b.size(), record_size - staging_.size());
+      std::size_t const take = std::min(b.size(), record_size - staging.size());
       auto const* p = static_cast<char const*>(b.data());
-      staging_.insert(staging_.end(), p, p + take);
-      if (staging_.size() == record_size) break;
+      staging.insert(staging.end(), p, p + take);
+      if (staging.size() == record_size) break;
     }
-    data = net::buffer(staging_);
+    data = net::buffer(staging);
   }
   ERR_clear_error();
   errno = 0;
   std::size_t n = 0;
-  int const result = SSL_write_ex(ssl_.get(), data.data(), data.size(), &n);
+  int const result = SSL_write_ex(ssl(), data.data(), data.size(), &n);
   if (result == 1) {
     ec = {};
     return n;
@@ -271,16 +276,16 @@ std::size_t transport::write_some(std::span<net::const_buffer const> buffers, er
 }
 
 bool transport::has_buffered_input() const noexcept {
-  return ssl_ && (SSL_pending(ssl_.get()) > 0 || (!read_blocked_ && SSL_has_pending(ssl_.get()) == 1));
+  return ssl() && (SSL_pending(ssl()) > 0 || (!read_blocked_ && SSL_has_pending(ssl()) == 1));
 }
 
 void transport::shutdown_send() {
   error_code ignored;
-  if (ssl_ && is_open()) {
+  if (ssl() && is_open()) {
     // Best effort: close_notify fits any socket buffer, and a peer that
     // never sees it still sees our FIN.
     ERR_clear_error();
-    SSL_shutdown(ssl_.get());
+    SSL_shutdown(ssl());
     ERR_clear_error();
   }
   if (descriptor_ >= 0)
@@ -305,14 +310,14 @@ void transport::close() {
   }
   socket_.shutdown(socket_type::shutdown_both, ignored);
   socket_.close(ignored);
-  ssl_.reset();  // it knows the descriptor's number, which the kernel may hand out again at once
+  if (tls_) tls_->ssl.reset();  // it knows the descriptor's number, which the kernel may hand out again at once
 }
 
 void transport::reset() {
   ::linger const abortive{1, 0};
   int const fd = descriptor_ >= 0 ? descriptor_ : socket_.is_open() ? socket_.native_handle() : -1;
   if (fd >= 0) ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &abortive, sizeof abortive);
-  ssl_.reset();  // no close_notify: it could not be delivered anyway
+  if (tls_) tls_->ssl.reset();  // no close_notify: it could not be delivered anyway
   if (descriptor_ >= 0) {
     if (poller_) poller_->remove(descriptor_);
     ::close(descriptor_);

@@ -49,8 +49,8 @@ class transport : public byte_stream {
   /// carry. False when that check cannot be set up (a name OpenSSL cannot
   /// match): the caller must not go on, or any trusted certificate would do.
   bool use_tls(SSL_CTX* context, bool server, std::string const& host = {}, bool verify_host = true);
-  bool is_tls() const noexcept override { return ssl_ != nullptr; }
-  SSL* native_tls() const noexcept { return ssl_.get(); }
+  bool is_tls() const noexcept override { return ssl() != nullptr; }
+  SSL* native_tls() const noexcept { return ssl(); }
 
   /// One step of the TLS handshake; would_block means wait for wants_for_handshake().
   error_code handshake_step();
@@ -85,7 +85,7 @@ class transport : public byte_stream {
   bool is_open() const noexcept { return descriptor_ >= 0 || socket_.is_open(); }
 
   /// The OpenSSL reason for the last failure, for log lines and errors.
-  std::string const& tls_failure() const noexcept { return tls_failure_; }
+  std::string const& tls_failure() const noexcept;
 
   template <class Token>
   auto async_wait(wait_type what, Token&& token) {
@@ -174,13 +174,19 @@ class transport : public byte_stream {
   socket_type socket_;
   int descriptor_ = -1;  // the socket once it has left Asio for the poller
   poller* poller_ = nullptr;
-  std::unique_ptr<SSL, ssl_free> ssl_;
   wait_type read_wants_ = socket_type::wait_read;
   wait_type write_wants_ = socket_type::wait_write;
   wait_type handshake_wants_ = socket_type::wait_read;
   bool read_blocked_ = false;  // the last TLS read needed more from the socket
-  std::vector<char> staging_;  // small TLS writes gathered into one record
-  std::string tls_failure_;
+  // Apart, so that a plain connection does not carry it (56 bytes). It
+  // outlives the SSL object, which close() frees: the failure stays.
+  struct tls_state {
+    std::unique_ptr<SSL, ssl_free> ssl;
+    std::vector<char> staging;  // small TLS writes gathered into one record
+    std::string failure;
+  };
+  std::unique_ptr<tls_state> tls_;
+  SSL* ssl() const noexcept { return tls_ ? tls_->ssl.get() : nullptr; }
 };
 
 }  // namespace tether::detail
