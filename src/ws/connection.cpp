@@ -79,7 +79,8 @@ connection::connection(connection_config config, net::any_io_executor executor, 
                 .deflate = config.deflate,
                 .id = next_connection_id()},
                clock::now()),
-      subprotocol_(std::move(config.subprotocol)),
+      subprotocol_(config.subprotocol.empty() ? nullptr
+                                              : std::make_unique<std::string const>(std::move(config.subprotocol))),
       remote_(std::move(config.remote)),
       liveness_(loop_liveness::of(executor_)) {
   liveness_->deadlines().use_executor(executor_);

@@ -116,7 +116,7 @@ class connection : public std::enable_shared_from_this<connection>, private read
   bool finished() const noexcept { return session_.ended(); }
   close_code peer_close_code() const noexcept { return session_.peer_close_code(); }
   std::string const& peer_close_reason() const noexcept { return session_.peer_close_reason(); }
-  std::string const& subprotocol() const noexcept { return subprotocol_; }
+  std::string const& subprotocol() const noexcept { return subprotocol_ ? *subprotocol_ : no_text(); }
   bool compressed() const noexcept { return session_.compressed(); }
   endpoint const& remote() const noexcept { return remote_; }
   std::uint64_t id() const noexcept { return session_.id(); }
@@ -197,7 +197,7 @@ class connection : public std::enable_shared_from_this<connection>, private read
   alignas(transport) std::byte stream_space_[sizeof(transport)];
   byte_stream* stream_ = nullptr;
   session session_;
-  std::string subprotocol_;
+  std::unique_ptr<std::string const> subprotocol_;  // most connections agree none
   endpoint remote_;
 
   // The waiting read()'s coroutine, kept here rather than type-erased on

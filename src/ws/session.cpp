@@ -215,10 +215,10 @@ void session::on_peer_close() {
     return;
   }
   peer_close_code_ = static_cast<close_code>(payload.code);
-  peer_close_reason_.assign(payload.reason);
+  if (!payload.reason.empty()) peer_close_reason_ = std::make_unique<std::string const>(payload.reason);
   set_error(tether::error::closed);
   if (log_.enabled(log_level::debug))
-    log_debug("peer closed with " + describe_close(peer_close_code_, peer_close_reason_));
+    log_debug("peer closed with " + describe_close(peer_close_code_, peer_close_reason()));
   if (state_ == state::open) {
     enter(state::closing_received);
     queue_close(peer_close_code_, {}, last_received_);  // echo the code, as RFC 6455 5.5.1 suggests
