@@ -136,6 +136,23 @@ std::string from_peer(role local, opcode op, std::string_view payload, bool fin 
   return frame(op, payload, local == role::server, fin);
 }
 
+// The n-th of the inbox tests' messages: 100 bytes of '0' + n.
+std::string numbered_payload(int n) { return std::string(100, static_cast<char>('0' + n)); }
+
+// An inbox full after two of them (each costs its payload and a message).
+websocket_options inbox_for_two() {
+  auto o = quiet_timers();
+  o.max_read_queue = 200;
+  return o;
+}
+
+// The first `count` of them, each in a binary frame from the peer of `local`.
+std::string numbered_messages(role local, int count) {
+  std::string bytes;
+  for (int n = 0; n < count; ++n) bytes += from_peer(local, opcode::binary, numbered_payload(n));
+  return bytes;
+}
+
 std::string close_body(std::uint16_t code, std::string_view reason = {}) {
   std::string body{static_cast<char>(code >> 8), static_cast<char>(code & 0xFF)};
   return body.append(reason);
@@ -571,12 +588,8 @@ BOOST_AUTO_TEST_CASE(a_change_of_state_wakes_every_writer) {
 // parsed once read() made room.
 BOOST_AUTO_TEST_CASE(a_full_inbox_sets_input_aside) {
   for (auto const r : both_roles) {
-    auto o = quiet_timers();
-    o.max_read_queue = 200;
-    side me(r, o);
-    std::string bytes;
-    for (int i = 0; i < 10; ++i) bytes += from_peer(r, opcode::binary, std::string(100, static_cast<char>('0' + i)));
-    me.receive(bytes);
+    side me(r, inbox_for_two());
+    me.receive(numbered_messages(r, 10));
     BOOST_TEST(me.s.inbox_bytes() >= 200u);
     BOOST_TEST((me.s.wanted_input() == session::input::none));
     std::vector<std::string> got;
@@ -591,7 +604,7 @@ BOOST_AUTO_TEST_CASE(a_full_inbox_sets_input_aside) {
       }
     }
     BOOST_REQUIRE(got.size() == 10u);
-    for (int i = 0; i < 10; ++i) BOOST_TEST(got[i] == std::string(100, static_cast<char>('0' + i)));
+    for (int i = 0; i < 10; ++i) BOOST_TEST(got[i] == numbered_payload(i));
     BOOST_TEST(me.read_again >= 1u);
     BOOST_TEST((me.s.wanted_input() == session::input::read));
   }
@@ -602,18 +615,14 @@ BOOST_AUTO_TEST_CASE(a_full_inbox_sets_input_aside) {
 // a full inbox lets parsing go on.
 BOOST_AUTO_TEST_CASE(taking_every_message_empties_a_full_inbox_in_order) {
   for (auto const r : both_roles) {
-    auto o = quiet_timers();
-    o.max_read_queue = 200;
-    side me(r, o);
-    std::string bytes;
-    for (int i = 0; i < 4; ++i) bytes += from_peer(r, opcode::binary, std::string(100, static_cast<char>('0' + i)));
-    me.receive(bytes);
+    side me(r, inbox_for_two());
+    me.receive(numbered_messages(r, 4));
     BOOST_TEST((me.s.wanted_input() == session::input::none));  // full after two
     std::vector<message> into;
     me.s.take_messages(into);
     BOOST_REQUIRE(into.size() == 2u);
-    BOOST_TEST(into[0].payload == std::string(100, '0'));
-    BOOST_TEST(into[1].payload == std::string(100, '1'));
+    BOOST_TEST(into[0].payload == numbered_payload(0));
+    BOOST_TEST(into[1].payload == numbered_payload(1));
     BOOST_TEST(!me.s.has_message());
     BOOST_TEST(me.s.inbox_bytes() == 0u);
     me.act();
@@ -623,8 +632,8 @@ BOOST_AUTO_TEST_CASE(taking_every_message_empties_a_full_inbox_in_order) {
     me.act();
     me.s.take_messages(into);  // appended after the two
     BOOST_REQUIRE(into.size() == 4u);
-    BOOST_TEST(into[2].payload == std::string(100, '2'));
-    BOOST_TEST(into[3].payload == std::string(100, '3'));
+    BOOST_TEST(into[2].payload == numbered_payload(2));
+    BOOST_TEST(into[3].payload == numbered_payload(3));
     me.s.take_messages(into);  // nothing more: unchanged
     BOOST_TEST(into.size() == 4u);
     BOOST_TEST((me.s.wanted_input() == session::input::read));
